@@ -1,0 +1,266 @@
+"""The Beam graph of InteractionsExampleGen: parse, split by time, point-in-time features.
+
+Rows stream from the source files; the time-split boundaries are exact
+timestamp quantiles of the valid rows; a group-by-user computes each event's
+history from strictly earlier events; examples are written per split as
+gzipped TFRecords. Bad rows go to a quarantine file; counts, boundaries and
+cold-start shares go to a summary JSON that the executor checks afterwards.
+"""
+
+import json
+import os
+from typing import Dict, List, Sequence
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+
+from interactions import history
+from interactions.sources import BadRow, InteractionSource, ItemAttributes, UserAttributes
+from models import features
+
+SPLITS = ("train", "eval", "test")
+SUMMARY_FILE = "ingestion_summary.json"
+QUARANTINE_DIR = "quarantine"
+QUARANTINE_PREFIX = "bad_rows"
+TFRECORD_PREFIX = "data_tfrecord"
+
+
+def split_boundaries(timestamps: np.ndarray, fractions: Sequence[float]) -> List[int]:
+  """Timestamps b1 <= b2 so that train = ts < b1, eval = b1 <= ts < b2, test = ts >= b2.
+
+  b_k is the timestamp at sorted position floor(cumulative share * n): rows that
+  share the boundary second all go to the later split, so every eval/test
+  timestamp is strictly later than every train timestamp.
+  """
+  ordered = np.sort(timestamps)
+  n = len(ordered)
+  cumulative = np.cumsum(fractions)[:-1]
+  return [int(ordered[min(int(np.floor(c * n)), n - 1)]) for c in cumulative]
+
+
+def split_of(timestamp: int, boundaries: Sequence[int]) -> int:
+  for index, boundary in enumerate(boundaries):
+    if timestamp < boundary:
+      return index
+  return len(boundaries)
+
+
+class _TimestampQuantiles(beam.CombineFn):
+  """Collects timestamps as numpy arrays and returns the exact split boundaries."""
+
+  def __init__(self, fractions):
+    self._fractions = list(fractions)
+
+  def create_accumulator(self):
+    return []
+
+  def add_input(self, accumulator, batch):
+    accumulator.append(np.asarray(batch, dtype=np.int64))
+    return accumulator
+
+  def merge_accumulators(self, accumulators):
+    return [a for acc in accumulators for a in acc]
+
+  def extract_output(self, accumulator):
+    arrays = [a for a in accumulator if len(a)]
+    if not arrays:
+      return None
+    return split_boundaries(np.concatenate(arrays), self._fractions)
+
+
+class _BadSummary(beam.CombineFn):
+  """Counts bad rows and keeps the first one (by file, line)."""
+
+  def create_accumulator(self):
+    return (0, None)
+
+  def add_input(self, accumulator, row: BadRow):
+    count, first = accumulator
+    if first is None or (row.file, row.line) < (first.file, first.line):
+      first = row
+    return (count + 1, first)
+
+  def merge_accumulators(self, accumulators):
+    count, first = 0, None
+    for c, f in accumulators:
+      count += c
+      if f is not None and (first is None or (f.file, f.line) < (first.file, first.line)):
+        first = f
+    return (count, first)
+
+  def extract_output(self, accumulator):
+    count, first = accumulator
+    return {"count": count, "first": None if first is None else first.describe()}
+
+
+def _bytes_feature(values) -> tf.train.Feature:
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
+
+
+def _int_feature(values) -> tf.train.Feature:
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def to_example(row: history.UserRow, user: UserAttributes, item: ItemAttributes) -> bytes:
+  """Serialized tf.Example with the raw features of models.features."""
+  feature = {
+      features.USER_ID: _bytes_feature([row.user]),
+      features.ITEM_ID: _bytes_feature([row.item]),
+      features.TIMESTAMP: _int_feature([row.timestamp]),
+      features.LABEL: _int_feature([row.label]),
+      features.HISTORY_ITEM_IDS: _bytes_feature(row.history),
+      features.USER_PRIOR_COUNT: _int_feature([row.prior_count]),
+      features.USER_PRIOR_LIKE_RATE: tf.train.Feature(
+          float_list=tf.train.FloatList(value=[row.prior_like_rate])),
+      features.USER_AGE: _int_feature([user.age]),
+      features.USER_GENDER: _bytes_feature([user.gender]),
+      features.USER_OCCUPATION: _bytes_feature([user.occupation]),
+      features.ITEM_GENRES: _bytes_feature(item.genres),
+      features.ITEM_YEAR: _int_feature([item.year]),
+  }
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+class _UserExamplesFn(beam.DoFn):
+  """One user's events -> (split index, example) per event, duplicates and counts."""
+
+  def __init__(self, source: InteractionSource, history_length: int,
+               same_timestamp_visible: bool):
+    self._users = source.users
+    self._items = source.items
+    self._files = [os.path.basename(f) for f in source.files]
+    self._history_length = history_length
+    self._same_timestamp_visible = same_timestamp_visible
+    self._missing_user = UserAttributes()
+    self._missing_item = ItemAttributes()
+
+  def process(self, keyed, boundaries, train_items):
+    _, events = keyed
+    rows, duplicates = history.user_rows(list(events), self._history_length,
+                                         self._same_timestamp_visible)
+    for duplicate, first in duplicates:
+      yield beam.pvalue.TaggedOutput("bad", BadRow(
+          self._files[duplicate[4]], duplicate[5], features.TIMESTAMP,
+          f"duplicate of line {first[5]}: same user, item and timestamp",
+          f"{duplicate[0]},{duplicate[1]},{duplicate[2]}"))
+    splits = [split_of(row.timestamp, boundaries) for row in rows]
+    user_known = 0 in splits
+    counts: Dict[str, int] = {}
+    for row, split in zip(rows, splits):
+      name = SPLITS[split]
+      item_known = row.item in train_items
+      for key, hit in (("rows", True), ("unknown_user_rows", not user_known),
+                       ("unknown_item_rows", not item_known),
+                       ("unknown_user_or_item_rows", not (user_known and item_known))):
+        if hit:
+          counts[f"{name}/{key}"] = counts.get(f"{name}/{key}", 0) + 1
+      yield split, to_example(row, self._users.get(row.user, self._missing_user),
+                              self._items.get(row.item, self._missing_item))
+    for name in {SPLITS[s] for s in splits}:
+      counts[f"{name}/users"] = 1
+    for key, value in counts.items():
+      yield beam.pvalue.TaggedOutput("stats", (key, value))
+
+
+def _split_parsed(row):
+  if isinstance(row, BadRow):
+    yield beam.pvalue.TaggedOutput("bad", row)
+  else:
+    yield row
+
+
+def _summary(_, boundaries, stats, parse_bad, all_bad, valid_rows, files, source_format):
+  return json.dumps({
+      "format": source_format,
+      "files": files,
+      "total_rows": valid_rows + parse_bad["count"],
+      "valid_rows": valid_rows,
+      "bad_rows": all_bad["count"],
+      "first_bad_row": all_bad["first"],
+      "boundaries": boundaries,
+      "stats": dict(sorted(stats.items())),
+  }, sort_keys=True)
+
+
+def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[str, str],
+          artifact_uri: str, fractions: Sequence[float], history_length: int,
+          same_timestamp_visible: bool) -> None:
+  """Adds the ExampleGen graph to `pipeline`; outputs land under the given URIs."""
+  rows = (pipeline
+          | "FileIndices" >> beam.Create(list(range(len(source.files))))
+          | "ReadRows" >> beam.FlatMap(source.read_rows))
+  parsed = rows | "SplitBad" >> beam.FlatMap(_split_parsed).with_outputs("bad", main="ok")
+  valid = parsed.ok
+
+  boundaries = (valid
+                | "Timestamps" >> beam.Map(lambda r: r[2])
+                | "BatchTimestamps" >> beam.BatchElements(min_batch_size=1024,
+                                                          max_batch_size=1 << 17)
+                | "Boundaries" >> beam.CombineGlobally(_TimestampQuantiles(fractions)))
+  boundaries_side = beam.pvalue.AsSingleton(boundaries)
+  train_items = (valid
+                 | "TrainRows" >> beam.Filter(lambda r, b: b is not None and r[2] < b[0],
+                                              b=boundaries_side)
+                 | "TrainItems" >> beam.Map(lambda r: r[1])
+                 | "DistinctTrainItems" >> beam.Distinct()
+                 | "AsKeyed" >> beam.Map(lambda item: (item, True)))
+  per_user = (valid
+              | "KeyByUser" >> beam.Map(lambda r: (r[0], r))
+              | "GroupByUser" >> beam.GroupByKey()
+              | "PointInTimeFeatures" >> beam.ParDo(
+                  _UserExamplesFn(source, history_length, same_timestamp_visible),
+                  boundaries=boundaries_side,
+                  train_items=beam.pvalue.AsDict(train_items)).with_outputs(
+                      "bad", "stats", main="examples"))
+
+  by_split = per_user.examples | "PartitionSplits" >> beam.Partition(
+      lambda keyed, n: keyed[0], len(SPLITS))
+  for index, name in enumerate(SPLITS):
+    _ = (by_split[index]
+         | f"Values[{name}]" >> beam.Map(lambda keyed: keyed[1])
+         | f"Write[{name}]" >> beam.io.WriteToTFRecord(
+             os.path.join(split_uris[name], TFRECORD_PREFIX), file_name_suffix=".gz"))
+
+  all_bad = (parsed.bad, per_user.bad) | "AllBad" >> beam.Flatten()
+  _ = (all_bad
+       | "BadToJson" >> beam.Map(lambda b: json.dumps(
+           {"file": b.file, "line": b.line, "column": b.column, "reason": b.reason,
+            "text": b.text[:500]}, sort_keys=True))
+       | "WriteQuarantine" >> beam.io.WriteToText(
+           os.path.join(artifact_uri, QUARANTINE_DIR, QUARANTINE_PREFIX),
+           file_name_suffix=".jsonl"))
+  parse_bad = parsed.bad | "ParseBadSummary" >> beam.CombineGlobally(_BadSummary())
+  bad_summary = all_bad | "BadSummary" >> beam.CombineGlobally(_BadSummary())
+  valid_count = valid | "CountValid" >> beam.combiners.Count.Globally()
+  stats = per_user.stats | "SumStats" >> beam.CombinePerKey(sum)
+  _ = (pipeline
+       | "SummarySeed" >> beam.Create([None])
+       | "Summary" >> beam.Map(
+           _summary, boundaries=boundaries_side, stats=beam.pvalue.AsDict(stats),
+           parse_bad=beam.pvalue.AsSingleton(parse_bad),
+           all_bad=beam.pvalue.AsSingleton(bad_summary),
+           valid_rows=beam.pvalue.AsSingleton(valid_count),
+           files=[os.path.basename(f) for f in source.files], source_format=source.format)
+       | "WriteSummary" >> beam.io.WriteToText(
+           os.path.join(artifact_uri, SUMMARY_FILE), shard_name_template="",
+           num_shards=1))
+
+
+def read_summary(artifact_uri: str) -> dict:
+  with tf.io.gfile.GFile(os.path.join(artifact_uri, SUMMARY_FILE)) as f:
+    return json.loads(f.read())
+
+
+def cold_start_shares(summary: dict) -> Dict[str, Dict[str, float]]:
+  """Per split: rows, users and the share of rows whose user/item never appears in train."""
+  stats = summary.get("stats", {})
+  shares = {}
+  for name in SPLITS:
+    rows = stats.get(f"{name}/rows", 0)
+    entry = {"rows": rows, "users": stats.get(f"{name}/users", 0)}
+    for key in ("unknown_user", "unknown_item", "unknown_user_or_item"):
+      entry[f"{key}_share"] = (stats.get(f"{name}/{key}_rows", 0) / rows) if rows else 0.0
+    shares[name] = entry
+  return shares
+

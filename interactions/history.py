@@ -1,0 +1,66 @@
+"""Point-in-time features of one user's events: plain Python, no Beam.
+
+`user_rows` gets all events of one user (any order) and returns, per event,
+the features a model may see at that moment: the last N item ids, the count of
+earlier events and the earlier like-rate, each from strictly earlier events.
+By default events in the same second do not see each other (real logs batch
+many events into one second; their order inside it is unknown). Exact
+(user, item, timestamp) repeats are returned separately as duplicates.
+"""
+
+import dataclasses
+from typing import List, Sequence, Tuple
+
+from interactions.sources import Interaction
+from models import features
+
+
+@dataclasses.dataclass(frozen=True)
+class UserRow:
+  user: str
+  item: str
+  timestamp: int
+  label: int
+  history: Tuple[str, ...]  # most recent first, padded to the history length
+  prior_count: int
+  prior_like_rate: float
+
+
+def sort_key(event: Interaction):
+  """Time order; ties broken by input order (file, line) so results are deterministic."""
+  _, item, timestamp, _, file_index, line = event
+  return (timestamp, file_index, line, item)
+
+
+def user_rows(events: Sequence[Interaction], history_length: int,
+              same_timestamp_visible: bool = False
+              ) -> Tuple[List[UserRow], List[Tuple[Interaction, Interaction]]]:
+  """Returns (rows in time order, [(duplicate, first occurrence)])."""
+  ordered = sorted(events, key=sort_key)
+  kept: List[Interaction] = []
+  duplicates = []
+  seen = {}
+  for event in ordered:
+    key = (event[1], event[2])
+    if key in seen:
+      duplicates.append((event, seen[key]))
+      continue
+    seen[key] = event
+    kept.append(event)
+
+  rows = []
+  likes_before = [0]
+  for event in kept:
+    likes_before.append(likes_before[-1] + event[3])
+  group_start = 0
+  for index, event in enumerate(kept):
+    if index > 0 and event[2] != kept[index - 1][2]:
+      group_start = index
+    visible = index if same_timestamp_visible else group_start
+    recent = [kept[j][1] for j in range(visible - 1, max(visible - history_length, 0) - 1, -1)]
+    recent += [features.HISTORY_PAD] * (history_length - len(recent))
+    rows.append(UserRow(
+        user=event[0], item=event[1], timestamp=event[2], label=event[3],
+        history=tuple(recent), prior_count=visible,
+        prior_like_rate=likes_before[visible] / visible if visible else 0.0))
+  return rows, duplicates

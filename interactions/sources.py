@@ -1,0 +1,455 @@
+"""Readers that map MovieLens 100K / 1M / latest and generic CSV/Parquet onto one contract.
+
+The contract (DESIGN.md, "Data contract"): interactions `user_id, item_id,
+timestamp` plus a rating (explicit) or a 0/1 label (implicit); optional user
+attributes (age, gender, occupation) and item attributes (genres, year).
+
+`detect_source` looks at a folder and returns an `InteractionSource`: a small,
+picklable description that Beam workers use to stream interaction rows
+(`read_rows`) with their file and line numbers. User and item tables are small
+and read eagerly; a malformed table row raises at once, naming file, line and
+column. Malformed interaction rows are not raised: they come back as `BadRow`s
+so the caller can count and quarantine them.
+"""
+
+import csv
+import dataclasses
+import io
+import os
+import re
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+from models import features
+
+# Genres of MovieLens 100K u.item flags, in column order (used when u.genre is absent).
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
+                 "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror",
+                 "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+_YEAR_IN_TITLE = re.compile(r"\((\d{4})\)\s*$")
+_NO_GENRES = {"", "(no genres listed)", "unknown"}
+
+
+class DataError(ValueError):
+  """Input data that cannot be used; the message names file, line and column."""
+
+
+@dataclasses.dataclass(frozen=True)
+class UserAttributes:
+  age: int = 0
+  gender: str = features.MISSING
+  occupation: str = features.MISSING
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemAttributes:
+  genres: Tuple[str, ...] = (features.MISSING,)
+  year: int = 0
+
+
+# A parsed interaction: (user_id, item_id, timestamp, label, file_index, line).
+Interaction = Tuple[str, str, int, int, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class BadRow:
+  file: str
+  line: int
+  column: str
+  reason: str
+  text: str
+
+  def describe(self) -> str:
+    return f"{self.file}, line {self.line}, column {self.column!r}: {self.reason}"
+
+
+@dataclasses.dataclass
+class InteractionSource:
+  """How to read one data set's interaction rows; picklable for Beam."""
+  format: str
+  files: List[str]
+  delimiter: str  # '\t', '::', ',' or 'parquet'
+  header: bool
+  encoding: str
+  # Position (delimited without header) or name (header / parquet) of each column.
+  user_column: Union[int, str]
+  item_column: Union[int, str]
+  timestamp_column: Union[int, str]
+  value_column: Union[int, str]
+  value_is_rating: bool
+  rating_min: float
+  rating_max: float
+  like_threshold: float
+  users: Dict[str, UserAttributes] = dataclasses.field(default_factory=dict)
+  items: Dict[str, ItemAttributes] = dataclasses.field(default_factory=dict)
+
+  @property
+  def value_name(self) -> str:
+    return "rating" if self.value_is_rating else "label"
+
+  def count_rows(self) -> int:
+    """Number of interaction rows (data lines) in all files; cheap, no parsing."""
+    total = 0
+    for path in self.files:
+      if self.delimiter == "parquet":
+        import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+        total += pq.ParquetFile(path).metadata.num_rows
+      else:
+        with open(path, "rb") as f:
+          lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+          f.seek(max(os.path.getsize(path) - 1, 0))
+          if os.path.getsize(path) and f.read(1) != b"\n":
+            lines += 1
+        total += lines - (1 if self.header and lines else 0)
+    return total
+
+  def read_rows(self, file_index: int) -> Iterator[Union[Interaction, BadRow]]:
+    """Streams one file's rows as Interaction tuples or BadRows, in file order."""
+    path = self.files[file_index]
+    name = os.path.basename(path)
+    for line, fields, text in _iter_fields(self, path):
+      yield self._parse(fields, name, file_index, line, text)
+
+  def _parse(self, fields, name: str, file_index: int, line: int,
+             text: str) -> Union[Interaction, BadRow]:
+    values = []
+    for canonical, column in ((features.USER_ID, self.user_column),
+                              (features.ITEM_ID, self.item_column),
+                              (features.TIMESTAMP, self.timestamp_column),
+                              (self.value_name, self.value_column)):
+      value = fields.get(column) if isinstance(fields, dict) else (
+          fields[column] if column < len(fields) else None)
+      if value is None or (isinstance(value, str) and not value.strip()):
+        expected = ("a value" if isinstance(fields, dict)
+                    else f"at least {max(self.user_column, self.item_column, self.timestamp_column, self.value_column) + 1} fields")
+        return BadRow(name, line, str(column), f"missing {canonical} (expected {expected})", text)
+      values.append(value.strip() if isinstance(value, str) else value)
+    user, item, raw_ts, raw_value = values
+    try:
+      timestamp_float = float(raw_ts)
+      if timestamp_float != timestamp_float or timestamp_float in (float("inf"), float("-inf")):
+        raise ValueError
+    except (TypeError, ValueError):
+      return BadRow(name, line, str(self.timestamp_column),
+                    f"timestamp {raw_ts!r} is not a number (expected Unix seconds)", text)
+    if timestamp_float < 0:
+      return BadRow(name, line, str(self.timestamp_column),
+                    f"timestamp {raw_ts!r} is negative (expected Unix seconds)", text)
+    if self.value_is_rating:
+      try:
+        rating = float(raw_value)
+      except (TypeError, ValueError):
+        return BadRow(name, line, str(self.value_column),
+                      f"rating {raw_value!r} is not a number", text)
+      if not self.rating_min <= rating <= self.rating_max:
+        return BadRow(name, line, str(self.value_column),
+                      f"rating {raw_value!r} outside [{self.rating_min:g}, {self.rating_max:g}]",
+                      text)
+      label = int(rating >= self.like_threshold)
+    else:
+      label = _parse_label(raw_value)
+      if label is None:
+        return BadRow(name, line, str(self.value_column),
+                      f"label {raw_value!r} is not 0/1", text)
+    return (str(user), str(item), int(timestamp_float), label, file_index, line)
+
+
+def _parse_label(raw) -> Optional[int]:
+  text = str(raw).strip().lower()
+  if text in ("1", "1.0", "true"):
+    return 1
+  if text in ("0", "0.0", "false"):
+    return 0
+  return None
+
+
+def _iter_fields(source: InteractionSource, path: str):
+  """Yields (line number, fields, raw text) for each data row of an interactions file."""
+  if source.delimiter == "parquet":
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
+      for record in batch.to_pylist():
+        row += 1
+        yield row, {k: (None if v is None else str(v)) for k, v in record.items()}, str(record)
+    return
+  with open(path, encoding=source.encoding, newline="") as f:
+    if source.delimiter == ",":
+      reader = csv.reader(f)
+      header = None
+      for fields in reader:
+        if source.header and header is None:
+          header = [h.strip() for h in fields]
+          continue
+        if not fields or fields == [""]:
+          continue
+        record = dict(zip(header, fields)) if header else fields
+        yield reader.line_num, record, ",".join(fields)
+      return
+    for line_number, raw in enumerate(f, start=1):
+      text = raw.rstrip("\r\n")
+      if source.header and line_number == 1:
+        continue
+      if not text.strip():
+        continue
+      yield line_number, text.split(source.delimiter), text
+
+
+# --- Side tables ----------------------------------------------------------------
+
+
+def _read_lines(path: str, encoding: str) -> Iterator[Tuple[int, str]]:
+  with open(path, encoding=encoding, newline="") as f:
+    for number, raw in enumerate(f, start=1):
+      text = raw.rstrip("\r\n")
+      if text.strip():
+        yield number, text
+
+
+def _int_field(value: str, path: str, line: int, column: str, allow_empty: bool = True) -> int:
+  value = value.strip()
+  if not value and allow_empty:
+    return 0
+  try:
+    return int(float(value))
+  except ValueError:
+    raise DataError(f"{path}, line {line}, column {column!r}: {value!r} is not a number") from None
+
+
+def _gender(value: str) -> str:
+  value = value.strip().upper()
+  return value if value else features.MISSING
+
+
+def _category(value: str) -> str:
+  value = value.strip()
+  return value if value else features.MISSING
+
+
+def _genres(values) -> Tuple[str, ...]:
+  kept = tuple(g.strip() for g in values if g.strip() not in _NO_GENRES)
+  return kept or (features.MISSING,)
+
+
+def _year_from_title(title: str) -> int:
+  match = _YEAR_IN_TITLE.search(title.strip())
+  return int(match.group(1)) if match else 0
+
+
+def _split(text: str, delimiter: str, path: str, line: int, minimum: int) -> List[str]:
+  fields = text.split(delimiter)
+  if len(fields) < minimum:
+    raise DataError(f"{path}, line {line}: expected at least {minimum} "
+                    f"{delimiter!r}-separated fields, found {len(fields)}")
+  return fields
+
+
+def read_ml100k_users(path: str) -> Dict[str, UserAttributes]:
+  users = {}
+  for line, text in _read_lines(path, "latin-1"):
+    f = _split(text, "|", path, line, 4)
+    users[f[0].strip()] = UserAttributes(_int_field(f[1], path, line, "age"), _gender(f[2]),
+                                         _category(f[3]))
+  return users
+
+
+def read_ml100k_items(path: str, genre_path: Optional[str]) -> Dict[str, ItemAttributes]:
+  genre_names = list(ML100K_GENRES)
+  if genre_path and os.path.exists(genre_path):
+    pairs = [text.split("|") for _, text in _read_lines(genre_path, "latin-1")]
+    genre_names = [name for name, _ in sorted(((p[0], int(p[1])) for p in pairs if len(p) == 2),
+                                              key=lambda p: p[1])]
+  items = {}
+  for line, text in _read_lines(path, "latin-1"):
+    f = _split(text, "|", path, line, 5 + len(genre_names))
+    flags = f[5:5 + len(genre_names)]
+    for column, flag in enumerate(flags, start=6):
+      if flag.strip() not in ("0", "1"):
+        raise DataError(f"{path}, line {line}, column {column}: genre flag {flag!r} is not 0/1")
+    release = f[2].strip()
+    year = int(release[-4:]) if len(release) >= 4 and release[-4:].isdigit() else _year_from_title(f[1])
+    items[f[0].strip()] = ItemAttributes(
+        _genres(g for g, flag in zip(genre_names, flags) if flag.strip() == "1"), year)
+  return items
+
+
+def read_ml1m_users(path: str) -> Dict[str, UserAttributes]:
+  users = {}
+  for line, text in _read_lines(path, "latin-1"):
+    f = _split(text, "::", path, line, 4)
+    users[f[0].strip()] = UserAttributes(_int_field(f[2], path, line, "age"), _gender(f[1]),
+                                         _category(f[3]))
+  return users
+
+
+def read_ml1m_items(path: str) -> Dict[str, ItemAttributes]:
+  items = {}
+  for line, text in _read_lines(path, "latin-1"):
+    f = _split(text, "::", path, line, 3)
+    items[f[0].strip()] = ItemAttributes(_genres(f[2].split("|")), _year_from_title(f[1]))
+  return items
+
+
+def _read_table(path: str) -> Tuple[List[str], Iterator[Tuple[int, Dict[str, str]]]]:
+  """Header and rows of a CSV or Parquet side table; rows are (line, {column: text})."""
+  if path.endswith(".parquet"):
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    return table.column_names, ((i + 2, {k: "" if v is None else str(v) for k, v in r.items()})
+                                for i, r in enumerate(rows))
+  with open(path, encoding="utf-8", newline="") as f:
+    text = f.read()
+  reader = csv.reader(io.StringIO(text))
+  header = [h.strip() for h in next(reader, [])]
+
+  def rows():
+    for fields in reader:
+      if fields and fields != [""]:
+        yield reader.line_num, dict(zip(header, fields))
+  return header, rows()
+
+
+def read_ml_latest_items(path: str) -> Dict[str, ItemAttributes]:
+  header, rows = _read_table(path)
+  _require_columns(path, header, ["movieId", "title", "genres"])
+  return {r["movieId"].strip(): ItemAttributes(_genres(r.get("genres", "").split("|")),
+                                               _year_from_title(r.get("title", "")))
+          for _, r in rows}
+
+
+def _require_columns(path: str, header: List[str], required: List[str]) -> None:
+  missing = [c for c in required if c not in header]
+  if missing:
+    raise DataError(f"{path}: missing required column(s) {', '.join(missing)}; "
+                    f"found columns: {', '.join(header) or '(none)'}")
+
+
+def read_generic_users(path: str, columns) -> Dict[str, UserAttributes]:
+  header, rows = _read_table(path)
+  _require_columns(path, header, [columns.user_id])
+  users = {}
+  for line, r in rows:
+    users[r[columns.user_id].strip()] = UserAttributes(
+        _int_field(r.get(columns.user_age, ""), path, line, columns.user_age),
+        _gender(r.get(columns.user_gender, "")), _category(r.get(columns.user_occupation, "")))
+  return users
+
+
+def read_generic_items(path: str, columns, genre_separator: str) -> Dict[str, ItemAttributes]:
+  header, rows = _read_table(path)
+  _require_columns(path, header, [columns.item_id])
+  items = {}
+  for line, r in rows:
+    items[r[columns.item_id].strip()] = ItemAttributes(
+        _genres(r.get(columns.item_genres, "").split(genre_separator)),
+        _int_field(r.get(columns.item_year, ""), path, line, columns.item_year))
+  return items
+
+
+# --- Detection ------------------------------------------------------------------
+
+
+def detect_format(data_dir: str, data_config) -> str:
+  """Which adapter reads `data_dir`; `data_config.format` other than auto wins."""
+  if not os.path.isdir(data_dir):
+    raise DataError(f"data folder {data_dir} does not exist")
+  if data_config.format != "auto":
+    return data_config.format
+  has = lambda name: os.path.isfile(os.path.join(data_dir, name))  # pylint: disable=unnecessary-lambda-assignment
+  if has("u.data"):
+    return "ml-100k"
+  if has("ratings.dat"):
+    return "ml-1m"
+  if has("ratings.csv") and has("movies.csv"):
+    return "ml-latest"
+  if has(data_config.interactions_file):
+    return "parquet" if data_config.interactions_file.endswith(".parquet") else "csv"
+  stem = os.path.splitext(data_config.interactions_file)[0]
+  if has(stem + ".parquet"):
+    return "parquet"
+  raise DataError(
+      f"no interactions found in {data_dir}: expected u.data (MovieLens 100K), ratings.dat "
+      f"(MovieLens 1M), ratings.csv + movies.csv (MovieLens latest) or "
+      f"{data_config.interactions_file} / {stem}.parquet (generic)")
+
+
+def detect_source(data_dir: str, data_config) -> InteractionSource:
+  """Reads side tables and describes how to stream the interactions of `data_dir`."""
+  fmt = detect_format(data_dir, data_config)
+  path = lambda name: os.path.join(data_dir, name)  # pylint: disable=unnecessary-lambda-assignment
+  common = dict(rating_min=data_config.rating_min, rating_max=data_config.rating_max,
+                like_threshold=data_config.like_threshold)
+  if fmt == "ml-100k":
+    source = InteractionSource(fmt, [path("u.data")], "\t", False, "latin-1", 0, 1, 3, 2, True,
+                               **common)
+    if os.path.exists(path("u.user")):
+      source.users = read_ml100k_users(path("u.user"))
+    if os.path.exists(path("u.item")):
+      source.items = read_ml100k_items(path("u.item"), path("u.genre"))
+  elif fmt == "ml-1m":
+    source = InteractionSource(fmt, [path("ratings.dat")], "::", False, "latin-1", 0, 1, 3, 2,
+                               True, **common)
+    if os.path.exists(path("users.dat")):
+      source.users = read_ml1m_users(path("users.dat"))
+    if os.path.exists(path("movies.dat")):
+      source.items = read_ml1m_items(path("movies.dat"))
+  elif fmt == "ml-latest":
+    common["rating_min"] = min(common["rating_min"], 0.5)
+    source = InteractionSource(fmt, [path("ratings.csv")], ",", True, "utf-8", "userId",
+                               "movieId", "timestamp", "rating", True, **common)
+    _check_header(source)
+    source.items = read_ml_latest_items(path("movies.csv"))
+  elif fmt in ("csv", "parquet"):
+    name = data_config.interactions_file
+    if fmt == "parquet" and not name.endswith(".parquet"):
+      name = os.path.splitext(name)[0] + ".parquet"
+    if not os.path.isfile(path(name)):
+      raise DataError(f"{path(name)} does not exist (data.format={fmt})")
+    columns = data_config.columns
+    header = _header_of(path(name), fmt)
+    value_is_rating = columns.rating in header
+    source = InteractionSource(fmt, [path(name)], "parquet" if fmt == "parquet" else ",", True,
+                               "utf-8", columns.user_id, columns.item_id, columns.timestamp,
+                               columns.rating if value_is_rating else columns.label,
+                               value_is_rating, **common)
+    _check_header(source, header)
+    if data_config.users_file and os.path.isfile(path(data_config.users_file)):
+      source.users = read_generic_users(path(data_config.users_file), columns)
+    if data_config.items_file and os.path.isfile(path(data_config.items_file)):
+      source.items = read_generic_items(path(data_config.items_file), columns,
+                                        data_config.genre_separator)
+  else:
+    raise DataError(f"unknown data format {fmt!r}")
+  _check_not_empty(source)
+  return source
+
+
+def _header_of(path: str, fmt: str) -> List[str]:
+  if os.path.getsize(path) == 0:
+    raise DataError(f"{path} is empty: no interaction rows")
+  if fmt == "parquet":
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    return list(pq.ParquetFile(path).schema_arrow.names)
+  with open(path, encoding="utf-8", newline="") as f:
+    return [h.strip() for h in next(csv.reader(f), [])]
+
+
+def _check_header(source: InteractionSource, header: Optional[List[str]] = None) -> None:
+  path = source.files[0]
+  header = header if header is not None else _header_of(path, "csv")
+  required = [source.user_column, source.item_column, source.timestamp_column]
+  missing = [c for c in required if c not in header]
+  if source.value_column not in header:
+    missing.append(source.value_column if source.format == "ml-latest"
+                   else f"{source.value_column} (or a rating column)")
+  if missing:
+    raise DataError(f"{path}, line 1: missing required column(s) {', '.join(missing)}; "
+                    f"found columns: {', '.join(header) or '(none)'}")
+
+
+def _check_not_empty(source: InteractionSource) -> None:
+  for path in source.files:
+    if os.path.getsize(path) == 0:
+      raise DataError(f"{path} is empty: no interaction rows")
+  if source.count_rows() == 0:
+    raise DataError(f"{', '.join(source.files)}: no interaction rows (only a header or blank)")
