@@ -13,7 +13,9 @@ from typing import Dict, List, Sequence
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
+from tfx_bsl.coders import example_coder
 
 from interactions import history
 from interactions.sources import BadRow, InteractionSource, ItemAttributes, UserAttributes
@@ -94,32 +96,40 @@ class _BadSummary(beam.CombineFn):
     return {"count": count, "first": None if first is None else first.describe()}
 
 
-def _bytes_feature(values) -> tf.train.Feature:
-  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
+def _column(values, value_type):
+  return pa.array(values, type=pa.large_list(value_type))
 
 
-def _int_feature(values) -> tf.train.Feature:
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+def encode_examples(rows: Sequence[history.UserRow], users: Dict[str, UserAttributes],
+                    items: Dict[str, ItemAttributes]) -> List[bytes]:
+  """Serialized tf.Examples with the raw features of models.features, one per row.
 
-
-def to_example(row: history.UserRow, user: UserAttributes, item: ItemAttributes) -> bytes:
-  """Serialized tf.Example with the raw features of models.features."""
-  feature = {
-      features.USER_ID: _bytes_feature([row.user]),
-      features.ITEM_ID: _bytes_feature([row.item]),
-      features.TIMESTAMP: _int_feature([row.timestamp]),
-      features.LABEL: _int_feature([row.label]),
-      features.HISTORY_ITEM_IDS: _bytes_feature(row.history),
-      features.USER_PRIOR_COUNT: _int_feature([row.prior_count]),
-      features.USER_PRIOR_LIKE_RATE: tf.train.Feature(
-          float_list=tf.train.FloatList(value=[row.prior_like_rate])),
-      features.USER_AGE: _int_feature([user.age]),
-      features.USER_GENDER: _bytes_feature([user.gender]),
-      features.USER_OCCUPATION: _bytes_feature([user.occupation]),
-      features.ITEM_GENRES: _bytes_feature(item.genres),
-      features.ITEM_YEAR: _int_feature([item.year]),
+  Rows are encoded column-wise through an Arrow RecordBatch by tfx_bsl's C++
+  coder: building tf.train.Example protos field by field in Python costs about
+  ten times more.
+  """
+  missing_user, missing_item = UserAttributes(), ItemAttributes()
+  user_attributes = [users.get(r.user, missing_user) for r in rows]
+  item_attributes = [items.get(r.item, missing_item) for r in rows]
+  binary, integer = pa.large_binary(), pa.int64()
+  encode = lambda text: text.encode("utf-8")  # pylint: disable=unnecessary-lambda-assignment
+  columns = {
+      features.USER_ID: _column([[encode(r.user)] for r in rows], binary),
+      features.ITEM_ID: _column([[encode(r.item)] for r in rows], binary),
+      features.TIMESTAMP: _column([[r.timestamp] for r in rows], integer),
+      features.LABEL: _column([[r.label] for r in rows], integer),
+      features.HISTORY_ITEM_IDS: _column([[encode(h) for h in r.history] for r in rows], binary),
+      features.USER_PRIOR_COUNT: _column([[r.prior_count] for r in rows], integer),
+      features.USER_PRIOR_LIKE_RATE: _column([[r.prior_like_rate] for r in rows], pa.float32()),
+      features.USER_AGE: _column([[u.age] for u in user_attributes], integer),
+      features.USER_GENDER: _column([[encode(u.gender)] for u in user_attributes], binary),
+      features.USER_OCCUPATION: _column([[encode(u.occupation)] for u in user_attributes], binary),
+      features.ITEM_GENRES: _column([[encode(g) for g in i.genres] for i in item_attributes],
+                                    binary),
+      features.ITEM_YEAR: _column([[i.year] for i in item_attributes], integer),
   }
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+  batch = pa.RecordBatch.from_arrays(list(columns.values()), list(columns.keys()))
+  return example_coder.RecordBatchToExamples(batch)
 
 
 class _UserExamplesFn(beam.DoFn):
@@ -132,8 +142,6 @@ class _UserExamplesFn(beam.DoFn):
     self._files = [os.path.basename(f) for f in source.files]
     self._history_length = history_length
     self._same_timestamp_visible = same_timestamp_visible
-    self._missing_user = UserAttributes()
-    self._missing_item = ItemAttributes()
 
   def process(self, keyed, boundaries, train_items):
     _, events = keyed
@@ -147,7 +155,8 @@ class _UserExamplesFn(beam.DoFn):
     splits = [split_of(row.timestamp, boundaries) for row in rows]
     user_known = 0 in splits
     counts: Dict[str, int] = {}
-    for row, split in zip(rows, splits):
+    encoded = encode_examples(rows, self._users, self._items)
+    for row, split, example in zip(rows, splits, encoded):
       name = SPLITS[split]
       item_known = row.item in train_items
       for key, hit in (("rows", True), ("unknown_user_rows", not user_known),
@@ -155,8 +164,7 @@ class _UserExamplesFn(beam.DoFn):
                        ("unknown_user_or_item_rows", not (user_known and item_known))):
         if hit:
           counts[f"{name}/{key}"] = counts.get(f"{name}/{key}", 0) + 1
-      yield split, to_example(row, self._users.get(row.user, self._missing_user),
-                              self._items.get(row.item, self._missing_item))
+      yield split, example
     for name in {SPLITS[s] for s in splits}:
       counts[f"{name}/users"] = 1
     for key, value in counts.items():

@@ -7,8 +7,8 @@ What is in it, and why (each property is measured in synthetic_test.py):
   term), so a model with crosses / depth beats a linear one.
 * Categorical attributes matter: age bucket x genre and gender x genre affinities.
 * Item popularity is a power law (Zipf), users' activity is heavy-tailed.
-* Drift: new items are released and new users arrive during the time range,
-  item popularity decays after release, and user tastes move linearly in time.
+* Drift: new items are released and new users arrive (and churn) during the
+  time range, item popularity trends up or down and decays after release, and user tastes move linearly in time.
 * Sessions: a user's events come in bursts, many in the same second (as in
   MovieLens, where most events share their second with another of the user's).
 
@@ -32,7 +32,7 @@ OCCUPATIONS = tuple(f"occupation_{i:02d}" for i in range(21))
 LATENT_DIM = 8
 START_TIMESTAMP = 1_500_000_000  # 2017-07-14
 DURATION_SECONDS = 2 * 365 * 24 * 3600
-CHUNK_SESSIONS = 20_000
+TIME_WINDOWS = 100  # chunks of sessions; each samples users/items at its mid time
 
 INTERACTIONS_FILE = "interactions.csv"
 USERS_FILE = "users.csv"
@@ -67,12 +67,14 @@ class World:
   user_drift: np.ndarray
   user_activity: np.ndarray
   user_arrival: np.ndarray  # fraction of the time range
+  user_lifetime: np.ndarray  # fraction of the time range
   user_bias: np.ndarray
   item_genres: np.ndarray  # [items, genres] 0/1
   item_year: np.ndarray
   item_factors: np.ndarray
   item_bias: np.ndarray
   item_popularity: np.ndarray
+  item_trend: np.ndarray
   item_release: np.ndarray  # fraction of the time range
   age_genre_affinity: np.ndarray
   gender_genre_affinity: np.ndarray
@@ -89,8 +91,10 @@ def make_world(spec: SyntheticSpec, rng: np.random.Generator) -> World:
   user_factors = rng.normal(0, 1.2 * scale, size=(n_u, LATENT_DIM))
   user_drift = rng.normal(0, 0.8 * scale, size=(n_u, LATENT_DIM))
   user_activity = rng.pareto(1.5, size=n_u) + 0.2
-  # 35% of users are there from the start, the rest arrive uniformly.
+  # 35% of users are there from the start, the rest arrive uniformly; each stays
+  # active for an exponential lifetime (churn), so later data has many new users.
   user_arrival = np.where(rng.random(n_u) < 0.35, 0.0, rng.random(n_u))
+  user_lifetime = rng.exponential(0.4, size=n_u)
   user_bias = rng.normal(0, 0.3, size=n_u)
 
   genre_probs = np.linspace(2.0, 0.3, n_g)
@@ -105,15 +109,17 @@ def make_world(spec: SyntheticSpec, rng: np.random.Generator) -> World:
   item_bias = rng.normal(0, 0.4, size=n_i)
   ranks = rng.permutation(n_i) + 1
   item_popularity = 1.0 / ranks ** 1.05
-  # 70% of items exist at the start, the rest are released during the range.
-  item_release = np.where(rng.random(n_i) < 0.7, 0.0, rng.random(n_i))
+  # Log-popularity trends linearly over the range: some items fade, others rise.
+  item_trend = rng.normal(0, 1.5, size=n_i)
+  # 85% of items exist at the start, the rest are released during the range.
+  item_release = np.where(rng.random(n_i) < 0.85, 0.0, rng.random(n_i))
 
   age_genre_affinity = rng.normal(0, 0.7, size=(len(AGE_BUCKETS), n_g))
   gender_genre_affinity = rng.normal(0, 0.4, size=(2, n_g))
   preferred_year_by_age = np.array([2018, 2015, 2010, 2000, 1990, 1985, 1975], dtype=np.float64)
   return World(user_age, user_gender, user_occupation, user_factors, user_drift,
-               user_activity, user_arrival, user_bias, item_genres, item_year,
-               item_factors, item_bias, item_popularity, item_release,
+               user_activity, user_arrival, user_lifetime, user_bias, item_genres, item_year,
+               item_factors, item_bias, item_popularity, item_trend, item_release,
                age_genre_affinity, gender_genre_affinity, preferred_year_by_age)
 
 
@@ -132,7 +138,7 @@ def preference(world: World, users: np.ndarray, items: np.ndarray,
   year_gap = np.abs(world.item_year[items] - world.preferred_year_by_age[world.user_age_bucket[users]])
   year_penalty = 0.6 * np.tanh(year_gap / 15.0)
   return (3.0 * bilinear * bilinear_scale + attribute + world.user_bias[users]
-          + world.item_bias[items] - year_penalty + 0.35)
+          + world.item_bias[items] - year_penalty + 0.9)
 
 
 def _session_sizes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -148,19 +154,21 @@ def generate(spec: SyntheticSpec):
   # the active users and released items of a chunk follow its mid time.
   expected_sessions = int(spec.num_interactions / 3.0 * 1.1) + 10
   session_starts = np.sort(rng.random(expected_sessions))
+  chunk_sessions = max(200, expected_sessions // TIME_WINDOWS + 1)
   start = 0
   chunks = []
   while produced < spec.num_interactions:
     if start >= expected_sessions:
       # Rare: sessions ran short; draw more at the end of the range.
-      extra = np.sort(rng.uniform(session_starts[-1], 1.0, size=CHUNK_SESSIONS))
+      extra = np.sort(rng.uniform(session_starts[-1], 1.0, size=chunk_sessions))
       session_starts = np.concatenate([session_starts, extra])
       expected_sessions = len(session_starts)
-    stop = min(start + CHUNK_SESSIONS, expected_sessions)
+    stop = min(start + chunk_sessions, expected_sessions)
     starts = session_starts[start:stop]
     start = stop
     mid = float(np.median(starts))
-    user_weights = world.user_activity * (world.user_arrival <= mid)
+    active = (world.user_arrival <= mid) & (mid <= world.user_arrival + world.user_lifetime)
+    user_weights = world.user_activity * active
     if user_weights.sum() == 0:
       user_weights = world.user_activity.copy()
     session_users = rng.choice(len(user_weights), size=len(starts), p=user_weights / user_weights.sum())
@@ -175,8 +183,9 @@ def generate(spec: SyntheticSpec):
     offsets = cumulative - cumulative[first]
     seconds = np.floor(START_TIMESTAMP + base_time * DURATION_SECONDS + offsets).astype(np.int64)
     age_since_release = np.clip(mid - world.item_release, 0.0, None)
-    item_weights = (world.item_popularity * (world.item_release <= mid)
-                    * (0.3 + np.exp(-age_since_release / 0.25)))
+    item_weights = (world.item_popularity * np.exp(world.item_trend * mid)
+                    * (world.item_release <= mid)
+                    * (0.5 + np.exp(-age_since_release / 0.15)))
     items = rng.choice(len(item_weights), size=total, p=item_weights / item_weights.sum())
     time_fraction = np.clip((seconds - START_TIMESTAMP) / DURATION_SECONDS, 0.0, 1.0)
     noise = rng.normal(0, 0.8, size=total)

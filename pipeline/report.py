@@ -75,7 +75,8 @@ def write_report(config: configs.PipelineConfig) -> List[str]:
     lines.append(f"Data: {data['valid_rows']:,} valid of {data['total_rows']:,} rows "
                  f"({data['format']}), {data['bad_rows']:,} quarantined")
     lines.append(f"  {'split':<6} {'rows':>10} {'users':>8} {'new user':>9} {'new item':>9}")
-    for name, entry in data["cold_start"].items():
+    for name in ("train", "eval", "test"):
+      entry = data["cold_start"][name]
       lines.append(f"  {name:<6} {entry['rows']:>10,} {entry['users']:>8,} "
                    f"{100 * entry['unknown_user_share']:>8.1f}% "
                    f"{100 * entry['unknown_item_share']:>8.1f}%")

@@ -1,0 +1,40 @@
+# distillrec: `make run` runs the pipeline on the embedded synthetic data,
+# `make test` runs the test suite. Both create .venv on first use.
+SHELL := /bin/bash
+export TF_USE_LEGACY_KERAS := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Python 3.10: python3.10 on PATH if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
+PYTHON310 := $(shell if python3.10 -c 'import sys' >/dev/null 2>&1; then command -v python3.10; \
+	elif [ -x "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python3" ]; then \
+	echo "$$(pyenv root)/versions/3.10.13/bin/python3"; fi)
+
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv run test bench clean
+
+$(STAMP): setup.py constraints.txt
+	@if [ ! -x "$(PY)" ]; then \
+	  if [ -z "$(PYTHON310)" ]; then \
+	    echo "error: Python 3.10 not found: install python3.10 or 'pyenv install 3.10.13' (TFX 1.16 does not support 3.11)" >&2; \
+	    exit 1; fi; \
+	  echo "Creating $(VENV) with $(PYTHON310)"; \
+	  "$(PYTHON310)" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade "pip>=23.1" "setuptools>=68" wheel
+	$(PY) -m pip install --quiet -e ".[test]" -c constraints.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(VENV)/bin/distillrec run $(ARGS)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf runs

@@ -1,0 +1,158 @@
+"""Adapters on tiny fixtures in each format, and the bad-input cases."""
+
+import os
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from interactions import sources
+from interactions.sources import BadRow, DataError
+from models import features
+from pipeline import configs
+
+TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
+
+# The same 12 events in every fixture: (user, item, timestamp, like).
+EXPECTED = [("1", "10", 100, 1), ("1", "20", 100, 0), ("1", "30", 200, 1), ("2", "10", 150, 0),
+            ("2", "40", 300, 1), ("3", "20", 250, 1), ("3", "50", 400, 0), ("4", "30", 500, 1),
+            ("4", "10", 600, 0), ("1", "40", 700, 0), ("2", "50", 800, 1), ("3", "10", 900, 1)]
+TOY_STORY_GENRES = ("Animation", "Children's", "Comedy")
+
+
+def _read_all(source):
+  rows = []
+  for index in range(len(source.files)):
+    rows.extend(source.read_rows(index))
+  return rows
+
+
+def _canonical(rows):
+  return [r[:4] for r in rows]
+
+
+@pytest.mark.parametrize("folder,fmt", [("ml-100k", "ml-100k"), ("ml-1m", "ml-1m"),
+                                        ("ml-latest", "ml-latest"), ("generic", "csv")])
+def test_adapter_reads_fixture(folder, fmt):
+  source = sources.detect_source(os.path.join(TESTDATA, folder), configs.DataConfig())
+  assert source.format == fmt
+  rows = _read_all(source)
+  assert not [r for r in rows if isinstance(r, BadRow)]
+  assert _canonical(rows) == EXPECTED
+  assert source.count_rows() == len(EXPECTED)
+  assert source.items["10"].genres == TOY_STORY_GENRES
+  assert source.items["50"].year == 1995
+
+
+@pytest.mark.parametrize("folder,age,occupation", [("ml-100k", 24, "technician"),
+                                                   ("ml-1m", 18, "7"),
+                                                   ("generic", 24, "technician")])
+def test_user_table(folder, age, occupation):
+  source = sources.detect_source(os.path.join(TESTDATA, folder), configs.DataConfig())
+  assert source.users["1"] == sources.UserAttributes(age, "M", occupation)
+  assert source.users["2"].gender == "F"
+
+
+def test_ml_latest_has_no_users_and_quoted_titles():
+  source = sources.detect_source(os.path.join(TESTDATA, "ml-latest"), configs.DataConfig())
+  assert source.users == {}
+  assert source.items["50"] == sources.ItemAttributes(("Crime", "Drama", "Thriller"), 1995)
+  # Half-star ratings: 4.5 is a like, 1.5 is not.
+  assert source.rating_min == 0.5
+
+
+def test_parquet(tmp_path):
+  source_dir = os.path.join(TESTDATA, "generic")
+  table = pa.table({"user_id": [r[0] for r in EXPECTED], "item_id": [r[1] for r in EXPECTED],
+                    "timestamp": [r[2] for r in EXPECTED],
+                    "label": [r[3] for r in EXPECTED]})
+  pq.write_table(table, tmp_path / "interactions.parquet")
+  shutil.copy(os.path.join(source_dir, "items.csv"), tmp_path / "items.csv")
+  source = sources.detect_source(str(tmp_path), configs.DataConfig())
+  assert source.format == "parquet" and not source.value_is_rating
+  assert _canonical(_read_all(source)) == EXPECTED
+  assert source.items["30"].genres == ("Thriller",)
+
+
+def test_generic_custom_column_names(tmp_path):
+  (tmp_path / "clicks.csv").write_text("uid,iid,ts,clicked\na,x,10,1\nb,y,20,0\n")
+  config = configs.load_config(overrides=[
+      "data.interactions_file=clicks.csv", "data.columns.user_id=uid",
+      "data.columns.item_id=iid", "data.columns.timestamp=ts", "data.columns.label=clicked"]).data
+  source = sources.detect_source(str(tmp_path), config)
+  assert _canonical(_read_all(source)) == [("a", "x", 10, 1), ("b", "y", 20, 0)]
+  assert source.items == {} and source.users == {}
+
+
+def _generic(tmp_path, text):
+  (tmp_path / "interactions.csv").write_text(text)
+  return sources.detect_source(str(tmp_path), configs.DataConfig())
+
+
+def test_missing_required_column_names_file_and_columns(tmp_path):
+  with pytest.raises(DataError) as error:
+    _generic(tmp_path, "user_id,item,rating,timestamp\n1,2,3,4\n")
+  message = str(error.value)
+  assert "interactions.csv, line 1" in message
+  assert "missing required column(s) item_id" in message
+  assert "found columns: user_id, item, rating, timestamp" in message
+
+
+def test_neither_rating_nor_label(tmp_path):
+  with pytest.raises(DataError, match=r"missing required column\(s\) label \(or a rating column\)"):
+    _generic(tmp_path, "user_id,item_id,timestamp\n1,2,4\n")
+
+
+def test_empty_file(tmp_path):
+  with pytest.raises(DataError, match=r"interactions.csv is empty: no interaction rows"):
+    _generic(tmp_path, "")
+  with pytest.raises(DataError, match=r"no interaction rows \(only a header"):
+    _generic(tmp_path, "user_id,item_id,rating,timestamp\n")
+
+
+def test_no_data_in_folder(tmp_path):
+  with pytest.raises(DataError, match="no interactions found in .*u.data"):
+    sources.detect_source(str(tmp_path), configs.DataConfig())
+
+
+def test_bad_rows_name_line_and_column(tmp_path):
+  source = _generic(tmp_path, "user_id,item_id,rating,timestamp\n"
+                    "1,2,4,100\n"      # line 2: fine
+                    "1,3,4,yesterday\n"  # line 3: timestamp not a number
+                    "1,4,9,100\n"       # line 4: rating out of range
+                    "1,5,abc,100\n"     # line 5: rating not a number
+                    "1,6\n"             # line 6: too few fields
+                    ",7,4,100\n")       # line 7: empty user
+  rows = _read_all(source)
+  bad = [r for r in rows if isinstance(r, BadRow)]
+  assert [(b.line, b.column) for b in bad] == [(3, "timestamp"), (4, "rating"), (5, "rating"),
+                                               (6, "timestamp"), (7, "user_id")]
+  assert "timestamp 'yesterday' is not a number" in bad[0].reason
+  assert "rating '9' outside [1, 5]" in bad[1].reason
+  assert bad[0].describe() == ("interactions.csv, line 3, column 'timestamp': timestamp "
+                               "'yesterday' is not a number (expected Unix seconds)")
+  assert _canonical([r for r in rows if not isinstance(r, BadRow)]) == [("1", "2", 100, 1)]
+
+
+def test_headerless_short_line_names_missing_field(tmp_path):
+  (tmp_path / "u.data").write_text("1\t2\t5\t100\n1\t3\n")
+  source = sources.detect_source(str(tmp_path), configs.DataConfig())
+  bad = [r for r in _read_all(source) if isinstance(r, BadRow)]
+  assert len(bad) == 1 and bad[0].line == 2 and "missing timestamp" in bad[0].reason
+
+
+def test_bad_side_table_row_raises_with_location(tmp_path):
+  (tmp_path / "interactions.csv").write_text("user_id,item_id,rating,timestamp\n1,2,3,4\n")
+  (tmp_path / "items.csv").write_text("item_id,genres,year\n2,Drama,nineteen\n")
+  with pytest.raises(DataError, match=r"items.csv, line 2, column 'year': 'nineteen' is not a number"):
+    sources.detect_source(str(tmp_path), configs.DataConfig())
+
+
+def test_missing_attributes_become_missing_token(tmp_path):
+  (tmp_path / "interactions.csv").write_text("user_id,item_id,rating,timestamp\n1,2,3,4\n")
+  (tmp_path / "users.csv").write_text("user_id,age,gender,occupation\n1,,,\n")
+  (tmp_path / "items.csv").write_text("item_id,genres,year\n2,,\n")
+  source = sources.detect_source(str(tmp_path), configs.DataConfig())
+  assert source.users["1"] == sources.UserAttributes(0, features.MISSING, features.MISSING)
+  assert source.items["2"] == sources.ItemAttributes((features.MISSING,), 0)
