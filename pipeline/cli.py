@@ -25,7 +25,7 @@ _KNOWN_ERRORS = ("ValidationGateError", "DataError")
 class _OneLineParser(argparse.ArgumentParser):
 
   def error(self, message):
-    self.exit(2, f"distillrec: {message} (see distillrec {self.prog.split()[-1]} --help)\n")
+    self.exit(2, f"distillrec: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,17 +79,14 @@ def failure_message(error: BaseException) -> str:
 def _quiet() -> None:
   """Hides library warnings and INFO logs (TF, Beam, TFX); set before they are imported."""
   warnings.filterwarnings("ignore")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
   logging.getLogger().setLevel(logging.ERROR)
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 def run(args) -> int:
-  if not args.verbose:
-    _quiet()
-  from pipeline import configs, runners, report  # pylint: disable=g-import-not-at-top
-  from interactions.sources import DataError  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
   try:
     config = configs.load_config(args.config, _overrides(args))
     if config.data.data_dir and not os.path.isdir(config.data.data_dir):
@@ -97,6 +94,11 @@ def run(args) -> int:
   except ValueError as e:
     print(f"distillrec: {e}", file=sys.stderr)
     return 2
+  if not args.verbose:
+    _quiet()
+  # Heavy imports (TensorFlow, TFX, Beam) only after the cheap checks.
+  from pipeline import runners, report  # pylint: disable=g-import-not-at-top
+  from interactions.sources import DataError  # pylint: disable=g-import-not-at-top
   started = time.time()
   try:
     inputs = runners.resolve_inputs(config)

@@ -1,0 +1,106 @@
+"""preprocessing_fn on a handful of rows, through tf.Transform's Beam implementation."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow_transform.beam as tft_beam
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_transform.tf_metadata import dataset_metadata
+from tfx.utils import io_utils
+
+from models import features, preprocessing
+from pipeline import configs
+
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "schema.pbtxt")
+HISTORY = 20
+CONFIG = dataclasses.asdict(configs.TransformConfig(vocabulary_frequency_threshold=2,
+                                                    num_oov_buckets=1, max_genres=3,
+                                                    num_year_buckets=2, num_count_buckets=2))
+CONFIG.pop("compute_statistics")
+
+
+def _row(user, item, history, genres=("Drama",), age=25, year=1995, count=0, gender="M"):
+  return {
+      features.USER_ID: [user.encode()], features.ITEM_ID: [item.encode()],
+      features.TIMESTAMP: [1], features.LABEL: [1],
+      features.HISTORY_ITEM_IDS: [h.encode() for h in history] + [b""] * (HISTORY - len(history)),
+      features.USER_PRIOR_COUNT: [count], features.USER_PRIOR_LIKE_RATE: [0.5],
+      features.USER_AGE: [age], features.USER_GENDER: [gender.encode()],
+      features.USER_OCCUPATION: [b"writer"], features.ITEM_GENRES: [g.encode() for g in genres],
+      features.ITEM_YEAR: [year],
+  }
+
+
+ROWS = [
+    _row("u1", "a", [], genres=("Drama", "Comedy", "War", "Crime"), age=0, year=0),
+    _row("u1", "a", ["a"], age=17, year=1990, count=1),
+    _row("u2", "b", ["c"], age=18, year=2000, count=2),
+    _row("u2", "a", ["b", "c"], age=25, year=2010, count=3),
+    _row("u3", "b", ["a", "b", "a"], age=56, year=1980, count=4, gender="F"),
+    _row("u1", "c", ["b"], age=99, year=2005, count=5),
+]
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+  schema = io_utils.parse_pbtxt_file(SCHEMA, schema_pb2.Schema())
+  metadata = dataset_metadata.DatasetMetadata(schema)
+  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft")), force_tf_compat_v1=False):
+    (outputs, _), _ = ((ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+        lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG)))
+  return outputs
+
+
+def test_users_vocabulary_with_threshold_and_oov(transformed):
+  # u1 (3 rows) -> 0, u2 (2 rows) -> 1, u3 (1 row, under the threshold) -> OOV bucket 2.
+  assert [r[features.USER_INDEX] for r in transformed] == [0, 0, 1, 1, 2, 0]
+
+
+def test_item_and_history_share_one_shifted_vocabulary(transformed):
+  # a (3 rows) -> 1, b (2 rows) -> 2, c (1 row) -> OOV 3, padding -> 0.
+  assert [r[features.ITEM_INDEX] for r in transformed] == [1, 1, 2, 1, 2, 3]
+  histories = [list(r[features.HISTORY_INDEX][:4]) for r in transformed]
+  assert histories == [[0, 0, 0, 0], [1, 0, 0, 0], [3, 0, 0, 0], [2, 3, 0, 0], [1, 2, 1, 0],
+                       [2, 0, 0, 0]]
+  assert all(len(r[features.HISTORY_INDEX]) == HISTORY for r in transformed)
+  assert [r[features.HISTORY_LENGTH] for r in transformed] == [0, 1, 1, 2, 3, 1]
+
+
+def test_genres_padded_and_truncated(transformed):
+  first = transformed[0][features.GENRE_INDEX]
+  assert len(first) == 3 and all(g > 0 for g in first)  # four genres cut to max_genres=3
+  second = transformed[1][features.GENRE_INDEX]
+  assert second[0] > 0 and list(second[1:]) == [0, 0]
+  # Drama (6 rows) is the most frequent genre: vocabulary index 0, shifted to 1.
+  assert second[0] == 1
+
+
+def test_age_buckets_on_fixed_boundaries(transformed):
+  # Boundaries 1, 18, 25, 35, 45, 50, 56: age 0 -> 0 (unknown), 17 -> 1, 18 -> 2, 25 -> 3,
+  # 56 -> 7, 99 -> 7.
+  assert [r[features.AGE_BUCKET] for r in transformed] == [0, 1, 2, 3, 7, 7]
+
+
+def test_unknown_year_is_its_own_bucket(transformed):
+  years = [r[features.YEAR_BUCKET] for r in transformed]
+  assert years[0] == 0
+  assert all(1 <= y <= 2 for y in years[1:])
+  # Quantile buckets keep the order of the years.
+  known = [(ROWS[i][features.ITEM_YEAR][0], years[i]) for i in range(1, len(ROWS))]
+  assert [b for _, b in sorted(known)] == sorted(b for _, b in known)
+
+
+def test_counts_label_and_rates(transformed):
+  logs = np.array([r[features.PRIOR_COUNT_LOG] for r in transformed])
+  np.testing.assert_allclose(logs, np.log1p(np.arange(6)) / np.log1p(5), atol=1e-6)
+  assert [r[features.TRANSFORMED_LABEL] for r in transformed] == [1] * 6
+  assert [r[features.PRIOR_LIKE_RATE] for r in transformed] == pytest.approx([0.5] * 6)
+  genders = [r[features.GENDER_INDEX] for r in transformed]
+  assert genders[4] != genders[0] and len(set(genders)) == 2
+
+
+def test_missing_config_is_an_error():
+  with pytest.raises(ValueError, match="needs custom_config keys max_genres"):
+    preprocessing.preprocessing_fn({}, {k: v for k, v in CONFIG.items() if k != "max_genres"})

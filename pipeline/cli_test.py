@@ -1,0 +1,56 @@
+"""The CLI: a bad flag, path or value gives one line and a non-zero exit."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import cli
+
+
+def _run(*args):
+  result = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+  return result.returncode, result.stdout, result.stderr
+
+
+def test_unknown_flag_is_one_line():
+  code, _, err = _run("run", "--colour", "blue")
+  assert code == 2
+  assert err.strip().splitlines() == [
+      "distillrec: unrecognized arguments: --colour blue (see 'distillrec --help')"]
+
+
+def test_bad_choice_names_the_subcommand():
+  code, _, err = _run("run", "--runner", "airflow")
+  assert code == 2
+  assert "argument --runner: invalid choice: 'airflow'" in err
+  assert err.strip().endswith("(see 'distillrec run --help')")
+
+
+def test_missing_data_folder_is_one_line(tmp_path):
+  code, _, err = _run("run", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "r"))
+  assert code == 2
+  assert err.strip().splitlines() == [f"distillrec: data folder {tmp_path / 'missing'} does not exist"]
+
+
+def test_folder_without_interactions(tmp_path):
+  code, _, err = _run("run", "--data", str(tmp_path), "--output", str(tmp_path / "r"))
+  assert code == 2
+  assert "no interactions found in" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_config_value():
+  code, _, err = _run("run", "--set", "example_gen.history_length=-1")
+  assert code == 2
+  assert err.strip() == "distillrec: example_gen.history_length must be >= 1, got -1"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Traceback ...\ninteractions.sources.DataError: x.csv, line 3: bad\n\nDuring handling",
+     "x.csv, line 3: bad"),
+    ("RuntimeError: ... ValidationGateError: Validation gate: stop\n  [eval] feature 'a': b\n"
+     "Traceback (most recent call last):", "Validation gate: stop\n  [eval] feature 'a': b"),
+])
+def test_failure_message_unwraps_component_errors(text, expected):
+  assert cli.failure_message(RuntimeError(text)) == expected

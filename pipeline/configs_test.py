@@ -1,0 +1,56 @@
+"""PipelineConfig: defaults, YAML and flag overrides, and errors that name the knob."""
+
+import pytest
+
+from pipeline import configs
+
+
+def test_defaults_are_valid():
+  config = configs.load_config()
+  assert config.example_gen.split_fractions == (0.8, 0.1, 0.1)
+  assert config.data.max_bad_row_fraction == 0.01
+  assert config.output_dir == "runs/default"
+
+
+def test_yaml_then_flags_override(tmp_path):
+  path = tmp_path / "c.yaml"
+  path.write_text("example_gen:\n  history_length: 7\n  split_fractions: [0.6, 0.2, 0.2]\n"
+                  "synthetic:\n  num_interactions: 5000\n")
+  config = configs.load_config(str(path), ["synthetic.num_interactions=2000",
+                                           "data.columns.user_id=uid"])
+  assert config.example_gen.history_length == 7
+  assert config.example_gen.split_fractions == (0.6, 0.2, 0.2)
+  assert config.synthetic.num_interactions == 2000
+  assert config.data.columns.user_id == "uid"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("example_gen.history_lenght=3", "unknown config key 'example_gen.history_lenght'"),
+    ("example_gen.history_length=abc", "example_gen.history_length: expected an integer"),
+    ("example_gen.split_fractions=[0.5, 0.5, 0.5]", "must be three positive shares summing to 1"),
+    ("data.format=excel", "data.format must be one of auto, ml-100k"),
+    ("data.max_bad_row_fraction=2", "data.max_bad_row_fraction must be in [0, 1), got 2.0"),
+    ("runner=airflow", "runner must be 'beam' or 'local'"),
+    ("nonsense", "must look like section.key=value"),
+])
+def test_bad_values_name_the_knob(override, message):
+  with pytest.raises(ValueError) as error:
+    configs.load_config(overrides=[override])
+  assert message in str(error.value)
+
+
+def test_missing_yaml(tmp_path):
+  with pytest.raises(ValueError, match="config file .*nope.yaml does not exist"):
+    configs.load_config(str(tmp_path / "nope.yaml"))
+
+
+def test_section_json_round_trip():
+  section = configs.ExampleGenConfig(split_fractions=(0.7, 0.2, 0.1), history_length=3)
+  assert configs.section_from_json(configs.ExampleGenConfig,
+                                   configs.section_to_json(section)) == section
+
+
+def test_dump_and_reload(tmp_path):
+  config = configs.load_config(overrides=["transform.max_genres=4"])
+  configs.dump_config(config, str(tmp_path / "out.yaml"))
+  assert configs.load_config(str(tmp_path / "out.yaml")) == config

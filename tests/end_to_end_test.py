@@ -1,0 +1,195 @@
+"""End to end: the CLI runs the pipeline with BeamDagRunner on small synthetic data.
+
+Checks what a user would: the printed component lines, MLMD executions, split
+sizes, transformed output, the report, the cache on a rerun; and that bad data
+and schema drift stop the run before anything downstream.
+"""
+
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from interactions import synthetic
+from models import features
+from pipeline import progress, report
+from tests import movielens_fixtures
+
+NODES = ["ImportSchemaGen", "InteractionsExampleGen", "StatisticsGen", "ExampleValidator",
+         "ValidationGate", "Transform"]
+NUM_INTERACTIONS = 5000
+
+
+def run_cli(*args, timeout=900):
+  return subprocess.run([sys.executable, "-m", "pipeline.cli", "run", *args],
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def executions(run_dir):
+  return {(r["node"], r["state"]) for r in
+          progress.finished_executions(os.path.join(run_dir, "metadata.sqlite"))}
+
+
+def count_records(split_uri):
+  files = glob.glob(os.path.join(split_uri, "*.gz"))
+  return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+
+
+def parse_raw(split_uri):
+  files = glob.glob(os.path.join(split_uri, "*.gz"))
+  return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+  run_dir = str(tmp_path_factory.mktemp("run"))
+  result = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return run_dir, result
+
+
+def test_prints_one_line_per_component_and_where_artifacts_are(default_run):
+  run_dir, result = default_run
+  lines = result.stdout.splitlines()
+  for node in NODES:
+    matching = [l for l in lines if l.split() and l.split()[0] == node]
+    assert len(matching) == 1, (node, result.stdout)
+    assert matching[0].split()[1] == "done" and matching[0].rstrip().endswith(" s")
+  assert f"Report: {run_dir}/report.json" in result.stdout
+  assert "transform graph" in result.stdout
+
+
+def test_mlmd_has_a_complete_execution_per_component(default_run):
+  run_dir, _ = default_run
+  assert executions(run_dir) == {(node, "done") for node in NODES}
+
+
+def test_split_sizes_and_cold_start_report(default_run):
+  run_dir, _ = default_run
+  outputs = report.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  examples_uri = outputs["InteractionsExampleGen"]["examples"].uri
+  with open(os.path.join(run_dir, "data", "synthetic", "interactions.csv")) as f:
+    total = sum(1 for _ in f) - 1
+  sizes = {s: count_records(os.path.join(examples_uri, f"Split-{s}"))
+           for s in ("train", "eval", "test")}
+  assert sum(sizes.values()) == total
+  assert abs(sizes["train"] / total - 0.8) < 0.02
+  assert abs(sizes["eval"] / total - 0.1) < 0.02
+  with open(os.path.join(run_dir, "report.json")) as f:
+    saved = json.load(f)
+  assert saved["data"]["cold_start"]["test"]["rows"] == sizes["test"]
+  assert saved["data"]["cold_start"]["train"]["unknown_user_share"] == 0
+  assert saved["data"]["cold_start"]["test"]["unknown_user_share"] > 0
+
+
+def test_transformed_examples_match_the_vocabulary(default_run):
+  run_dir, _ = default_run
+  outputs = report.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  examples_uri = outputs["InteractionsExampleGen"]["examples"].uri
+  transformed_uri = outputs["Transform"]["transformed_examples"].uri
+  for split in ("train", "eval", "test"):
+    assert count_records(os.path.join(transformed_uri, f"Split-{split}")) == count_records(
+        os.path.join(examples_uri, f"Split-{split}"))
+
+  tft_output = tft.TFTransformOutput(outputs["Transform"]["transform_graph"].uri)
+  vocabulary = tft_output.vocabulary_by_name(features.ITEM_VOCABULARY)
+  # Independent path: look raw ids up in the vocabulary file with plain Python.
+  index = {item.decode(): i + 1 for i, item in enumerate(vocabulary)}
+  oov = len(vocabulary) + 1
+  raw = parse_raw(os.path.join(examples_uri, "Split-test"))[:200]
+  spec = tft_output.raw_feature_spec()
+  parsed = tf.io.parse_example(tf.constant(raw), spec)
+  transformed = tft_output.transform_features_layer()(parsed)
+  items = [x.decode() for x in parsed[features.ITEM_ID].numpy().ravel()]
+  np.testing.assert_array_equal(transformed[features.ITEM_INDEX].numpy(),
+                                [index.get(i, oov) for i in items])
+  histories = parsed[features.HISTORY_ITEM_IDS].numpy()
+  expected = [[0 if h == b"" else index.get(h.decode(), oov) for h in row] for row in histories]
+  np.testing.assert_array_equal(transformed[features.HISTORY_INDEX].numpy(), expected)
+  assert transformed[features.GENRE_INDEX].shape[1] == 6
+
+
+def test_rerun_uses_the_cache(default_run):
+  run_dir, _ = default_run
+  result = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS))
+  assert result.returncode == 0, result.stderr[-3000:]
+  cached = [l.split()[0] for l in result.stdout.splitlines() if " cached " in l]
+  assert sorted(cached) == sorted(n for n in NODES if n != "ValidationGate") or \
+      sorted(cached) == sorted(NODES)
+
+
+def _synthetic_copy(folder, n=3000, seed=5):
+  synthetic.write_dataset(synthetic.make_spec(n, seed=seed), folder)
+  return folder
+
+
+def test_too_many_bad_rows_stop_before_anything_downstream(tmp_path):
+  data = _synthetic_copy(str(tmp_path / "data"))
+  path = os.path.join(data, "interactions.csv")
+  with open(path) as f:
+    lines = f.read().splitlines()
+  for k in range(10, 10 + 60):  # 2% of rows get a non-numeric timestamp
+    fields = lines[k].split(",")
+    fields[3] = "soon"
+    lines[k] = ",".join(fields)
+  with open(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  run_dir = str(tmp_path / "run")
+  result = run_cli("--data", data, "--output", run_dir)
+  assert result.returncode == 1
+  assert "60 of" in result.stderr and "more than data.max_bad_row_fraction = 1.00%" in result.stderr
+  assert "first bad row: interactions.csv, line 11, column 'timestamp': timestamp 'soon'" \
+      in result.stderr
+  states = executions(run_dir)
+  assert ("InteractionsExampleGen", "FAILED") in states
+  assert not any(node in ("StatisticsGen", "Transform") for node, _ in states)
+
+
+def test_schema_drift_stops_at_the_validation_gate(tmp_path):
+  data = _synthetic_copy(str(tmp_path / "data"))
+  path = os.path.join(data, "users.csv")
+  with open(path, newline="") as f:
+    users = list(csv.DictReader(f))
+  for k, user in enumerate(users):  # a flood of a gender value the schema does not know
+    if k % 2 == 0:
+      user["gender"] = "X"
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(users[0]))
+    writer.writeheader()
+    writer.writerows(users)
+  run_dir = str(tmp_path / "run")
+  result = run_cli("--data", data, "--output", run_dir)
+  assert result.returncode == 1, result.stdout
+  assert "Validation gate: the examples do not match schemas/schema.pbtxt" in result.stderr
+  assert "feature 'user_gender': Unexpected string values" in result.stderr
+  states = executions(run_dir)
+  assert ("ExampleValidator", "done") in states and ("ValidationGate", "FAILED") in states
+  assert not any(node == "Transform" for node, _ in states)
+
+
+@pytest.mark.parametrize("fmt", ["ml-100k", "ml-1m", "ml-latest"])
+def test_movielens_formats_run_through_transform(tmp_path, fmt):
+  source = _synthetic_copy(str(tmp_path / "synthetic"), n=2000, seed=9)
+  target = str(tmp_path / fmt)
+  if fmt == "ml-100k":
+    movielens_fixtures.write_ml100k(source, target, synthetic.GENRES)
+  elif fmt == "ml-1m":
+    movielens_fixtures.write_ml1m(source, target)
+  else:
+    movielens_fixtures.write_ml_latest(source, target)
+  run_dir = str(tmp_path / "run")
+  result = run_cli("--data", target, "--output", run_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert executions(run_dir) == {(node, "done") for node in NODES}
+  with open(os.path.join(run_dir, "report.json")) as f:
+    data = json.load(f)["data"]
+  assert data["format"] == fmt and data["bad_rows"] == 0
+  with open(os.path.join(source, "interactions.csv")) as f:
+    assert data["valid_rows"] == sum(1 for _ in f) - 1
