@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
   run.add_argument("--num-interactions", type=int,
                    help="size of the synthetic data set (default 100000)")
   run.add_argument("--seed", type=int, help="seed of the synthetic data set")
+  run.add_argument("--until", help="stop after this component, e.g. Transform")
   run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config value, e.g. --set example_gen.history_length=10")
   run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
@@ -51,11 +52,12 @@ def _parser() -> argparse.ArgumentParser:
 def _overrides(args) -> List[str]:
   pairs = []
   for flag, key in (("data", "data.data_dir"), ("output", "output_dir"), ("runner", "runner"),
-                    ("format", "data.format"), ("num_interactions", "synthetic.num_interactions"),
+                    ("format", "data.format"), ("until", "until"),
+                    ("num_interactions", "synthetic.num_interactions"),
                     ("seed", "synthetic.seed")):
     value = getattr(args, flag)
     if value is not None:
-      pairs.append(f"{key}={value}" if flag not in ("data", "output", "format")
+      pairs.append(f"{key}={value}" if flag not in ("data", "output", "format", "until")
                    else f"{key}={_quote(value)}")
   return pairs + list(args.set)
 

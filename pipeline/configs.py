@@ -83,6 +83,39 @@ class TransformConfig:
 
 
 @dataclasses.dataclass
+class TrainingConfig:
+  """The training loop shared by the teacher and the student."""
+  batch_size: int = 512
+  learning_rate: float = 1e-3
+  # Early stopping on eval AUC restores the best epoch's weights.
+  max_epochs: int = 30
+  early_stopping_patience: int = 3
+  shuffle_buffer: int = 100_000
+  seed: int = 42
+
+
+@dataclasses.dataclass
+class TeacherConfig:
+  """The large ranking model (models/teacher.py)."""
+  # dcn: DCN-v2 cross network beside a deep tower; mf: plain matrix factorization
+  # (user . item + biases), the baseline the teacher must beat, trained by the same code.
+  architecture: str = "dcn"
+  embedding_dim: int = 64
+  attribute_embedding_dim: int = 16
+  num_cross_layers: int = 3
+  # 0 = full-rank cross layers; > 0 = low-rank (projection) cross layers.
+  cross_projection_dim: int = 0
+  deep_layers: Tuple[int, ...] = (256, 128)
+  dropout: float = 0.2
+  embedding_l2: float = 1e-5
+  # Share of training rows whose user (item) id is replaced by the OOV id, so the
+  # model learns to score ids it has never seen from history and attributes.
+  user_id_dropout: float = 0.1
+  item_id_dropout: float = 0.05
+  training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+
+@dataclasses.dataclass
 class BeamConfig:
   """How Beam runs inside components (the DirectRunner unless args say otherwise)."""
   # auto: in_memory below multi_processing_min_rows, else multi_processing.
@@ -102,10 +135,13 @@ class PipelineConfig:
   # beam | local
   runner: str = "beam"
   enable_cache: bool = True
+  # Stop after this component (its id, e.g. "Transform"); "" runs everything.
+  until: str = ""
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
   example_gen: ExampleGenConfig = dataclasses.field(default_factory=ExampleGenConfig)
   transform: TransformConfig = dataclasses.field(default_factory=TransformConfig)
+  teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
   beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
 
   # --- Paths derived from output_dir -------------------------------------
@@ -147,6 +183,12 @@ class PipelineConfig:
     if self.synthetic.num_interactions < 100:
       raise ValueError(f"synthetic.num_interactions must be >= 100, got "
                        f"{self.synthetic.num_interactions}")
+    if self.teacher.architecture not in ("dcn", "mf"):
+      raise ValueError(f"teacher.architecture must be 'dcn' or 'mf', got "
+                       f"{self.teacher.architecture!r}")
+    for name in ("user_id_dropout", "item_id_dropout", "dropout"):
+      if not 0 <= getattr(self.teacher, name) < 1:
+        raise ValueError(f"teacher.{name} must be in [0, 1), got {getattr(self.teacher, name)}")
     if self.data.rating_min >= self.data.rating_max:
       raise ValueError(f"data.rating_min ({self.data.rating_min}) must be below "
                        f"data.rating_max ({self.data.rating_max})")

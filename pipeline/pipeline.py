@@ -6,6 +6,7 @@ from typing import List, Optional
 from tfx import v1 as tfx
 
 from components.interactions_example_gen.component import InteractionsExampleGen
+from components.teacher_trainer.component import TeacherTrainer
 from components.validation_gate.component import ValidationGate
 from pipeline import configs
 
@@ -30,7 +31,10 @@ def _transform_custom_config(transform: configs.TransformConfig) -> dict:
 
 def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
                     metadata_connection_config: Optional[object] = None) -> tfx.dsl.Pipeline:
-  """The distillrec pipeline: ExampleGen -> statistics/schema/validation gate -> Transform."""
+  """ExampleGen -> statistics, schema, validation gate -> Transform -> TeacherTrainer.
+
+  With config.until set, the pipeline ends after that component.
+  """
   example_gen = InteractionsExampleGen(
       input_base=inputs.data_dir,
       input_fingerprint=inputs.input_fingerprint,
@@ -54,8 +58,21 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
       custom_config=_transform_custom_config(config.transform),
       disable_statistics=not config.transform.compute_statistics)
 
+  teacher_trainer = TeacherTrainer(
+      examples=transform.outputs["transformed_examples"],
+      transform_graph=transform.outputs["transform_graph"],
+      schema=validation_gate.outputs["validated_schema"],
+      teacher_config=configs.section_to_json(config.teacher),
+      transform_config=configs.section_to_json(config.transform),
+      history_length=config.example_gen.history_length)
+
   components = [example_gen, schema_gen, statistics_gen, example_validator, validation_gate,
-                transform]
+                transform, teacher_trainer]
+  if config.until:
+    ids = [c.id for c in components]
+    if config.until not in ids:
+      raise ValueError(f"until must name a component ({', '.join(ids)}), got {config.until!r}")
+    components = components[:ids.index(config.until) + 1]
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,

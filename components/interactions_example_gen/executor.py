@@ -13,6 +13,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from interactions import beam_transforms, sources
+from components.artifact_io import write_json
 from pipeline import configs
 
 # Custom properties set on the Examples artifact.
@@ -89,11 +90,3 @@ def check_summary(summary: dict, max_bad_row_fraction: float, files: List[str]) 
 def _duplicates(summary: dict) -> int:
   return summary["bad_rows"] - (summary["total_rows"] - summary["valid_rows"])
 
-
-def write_json(path: str, value: Any) -> None:
-  """Writes JSON under a temporary name, then renames it into place."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tmp = path + ".tmp"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(json.dumps(value, indent=2, sort_keys=True))
-  tf.io.gfile.rename(tmp, path, overwrite=True)

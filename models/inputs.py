@@ -1,0 +1,102 @@
+"""Model inputs: sizes of every categorical input and tf.data pipelines over transformed examples."""
+
+import dataclasses
+import glob
+import os
+from typing import Dict, List, Optional, Tuple
+
+import tensorflow as tf
+
+from models import features
+
+# Transformed features the models take (everything Transform writes except the label).
+INT_SCALAR_INPUTS = (features.USER_INDEX, features.ITEM_INDEX, features.GENDER_INDEX,
+                     features.OCCUPATION_INDEX, features.AGE_BUCKET, features.YEAR_BUCKET,
+                     features.PRIOR_COUNT_BUCKET)
+FLOAT_SCALAR_INPUTS = (features.PRIOR_COUNT_LOG, features.PRIOR_LIKE_RATE)
+LIST_INPUTS = (features.HISTORY_INDEX, features.GENRE_INDEX)
+MODEL_INPUTS = INT_SCALAR_INPUTS + FLOAT_SCALAR_INPUTS + LIST_INPUTS
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSizes:
+  """Number of distinct values of every categorical input (embedding table rows)."""
+  users: int
+  items: int  # includes padding (0) and OOV buckets
+  genres: int  # includes padding (0) and OOV buckets
+  genders: int
+  occupations: int
+  age_buckets: int
+  year_buckets: int
+  count_buckets: int
+  history_length: int
+  max_genres: int
+  num_oov_buckets: int
+
+  @property
+  def user_oov_id(self) -> int:
+    """First OOV bucket of the user vocabulary (users come unshifted)."""
+    return self.users - self.num_oov_buckets
+
+  @property
+  def item_oov_id(self) -> int:
+    """First OOV bucket of the shifted item vocabulary."""
+    return self.items - self.num_oov_buckets
+
+  @classmethod
+  def from_transform_output(cls, tft_output, transform_config,
+                            history_length: int) -> "InputSizes":
+    vocabulary_size = tft_output.vocabulary_size_by_name
+    oov = transform_config.num_oov_buckets
+    return cls(
+        users=vocabulary_size(features.USER_VOCABULARY) + oov,
+        items=vocabulary_size(features.ITEM_VOCABULARY) + oov + 1,
+        genres=vocabulary_size(features.GENRE_VOCABULARY) + oov + 1,
+        genders=vocabulary_size(features.GENDER_VOCABULARY) + oov,
+        occupations=vocabulary_size(features.OCCUPATION_VOCABULARY) + oov,
+        age_buckets=len(features.AGE_BUCKET_BOUNDARIES) + 1,
+        year_buckets=transform_config.num_year_buckets + 1,
+        count_buckets=transform_config.num_count_buckets,
+        history_length=history_length,
+        max_genres=transform_config.max_genres,
+        num_oov_buckets=oov)
+
+
+def input_signature(sizes: InputSizes) -> Dict[str, tf.TensorSpec]:
+  """TensorSpecs of the model inputs (batch dimension first)."""
+  specs = {name: tf.TensorSpec([None], tf.int64, name=name) for name in INT_SCALAR_INPUTS}
+  specs.update({name: tf.TensorSpec([None], tf.float32, name=name)
+                for name in FLOAT_SCALAR_INPUTS})
+  specs[features.HISTORY_INDEX] = tf.TensorSpec([None, sizes.history_length], tf.int64,
+                                                name=features.HISTORY_INDEX)
+  specs[features.GENRE_INDEX] = tf.TensorSpec([None, sizes.max_genres], tf.int64,
+                                              name=features.GENRE_INDEX)
+  return specs
+
+
+def split_files(examples_uri: str, split: str) -> List[str]:
+  files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
+  if not files:
+    raise ValueError(f"no TFRecord files for split {split!r} under {examples_uri}")
+  return files
+
+
+def make_dataset(files: List[str], transformed_feature_spec: Dict, batch_size: int,
+                 shuffle: bool, seed: int, shuffle_buffer: int = 100_000,
+                 take: Optional[int] = None) -> tf.data.Dataset:
+  """(features, label) batches from gzipped transformed tf.Examples; one pass over the data."""
+  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+  if take:
+    dataset = dataset.take(take)
+  if shuffle:
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  dataset = dataset.batch(batch_size)
+  spec = {k: v for k, v in transformed_feature_spec.items()
+          if k in MODEL_INPUTS or k == features.TRANSFORMED_LABEL}
+
+  def parse(serialized) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+    parsed = tf.io.parse_example(serialized, spec)
+    label = tf.cast(parsed.pop(features.TRANSFORMED_LABEL), tf.float32)
+    return parsed, tf.reshape(label, [-1, 1])
+
+  return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

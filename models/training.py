@@ -1,0 +1,82 @@
+"""The training loop shared by teacher and student: early stopping on eval AUC, TensorBoard."""
+
+import logging
+import os
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from models import features, metrics
+
+
+class _EpochLog(keras.callbacks.Callback):
+  """One log line per epoch, so long trainings show progress without Keras' bars."""
+
+  def __init__(self, name: str):
+    super().__init__()
+    self._name = name
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    logging.info("%s epoch %d: %s", self._name, epoch + 1,
+                 ", ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items())))
+
+
+def compile_model(model: keras.Model, learning_rate: float,
+                  loss: Optional[keras.losses.Loss] = None) -> None:
+  model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                loss=loss or keras.losses.BinaryCrossentropy(from_logits=True),
+                metrics=[keras.metrics.AUC(from_logits=True, name="auc")])
+
+
+def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
+        training_config, log_dir: str, name: str,
+        extra_callbacks: Iterable[keras.callbacks.Callback] = (),
+        max_epochs: Optional[int] = None) -> keras.callbacks.History:
+  """Fits until eval AUC stops improving for `early_stopping_patience` epochs.
+
+  The weights of the best epoch are restored. TensorBoard logs go to `log_dir`.
+  """
+  callbacks = [
+      keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+                                    patience=training_config.early_stopping_patience,
+                                    restore_best_weights=True),
+      keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+      _EpochLog(name),
+      *extra_callbacks,
+  ]
+  return model.fit(train, validation_data=evaluation,
+                   epochs=max_epochs or training_config.max_epochs,
+                   callbacks=callbacks, verbose=0)
+
+
+def predict_logits(model_fn, dataset: tf.data.Dataset):
+  """(labels, logits, user indices) over a dataset; model_fn maps features -> logits."""
+  labels, logits, users = [], [], []
+  for batch, label in dataset:
+    logits.append(np.asarray(model_fn(batch)).reshape(-1))
+    labels.append(label.numpy().reshape(-1))
+    users.append(batch[features.USER_INDEX].numpy().reshape(-1))
+  return np.concatenate(labels), np.concatenate(logits), np.concatenate(users)
+
+
+def evaluate(model_fn, dataset: tf.data.Dataset, user_oov_id: int) -> Dict[str, float]:
+  """AUC and log loss overall and for rows whose user is known / unknown to training."""
+  labels, logits, users = predict_logits(model_fn, dataset)
+  probabilities = 1.0 / (1.0 + np.exp(-logits))
+  known = users < user_oov_id
+  result = {"auc": metrics.auc(labels, logits), "log_loss": metrics.log_loss(labels, probabilities),
+            "rows": int(len(labels)), "known_user_rows": int(known.sum()),
+            "auc_known_users": metrics.auc(labels[known], logits[known]),
+            "auc_unknown_users": metrics.auc(labels[~known], logits[~known])}
+  return result
+
+
+def count_parameters(model: keras.Model) -> int:
+  return int(sum(np.prod(w.shape) for w in model.weights if w.trainable))
+
+
+def tensorboard_dir(model_run_uri: str, name: str) -> str:
+  return os.path.join(model_run_uri, name)
