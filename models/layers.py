@@ -53,10 +53,14 @@ class MaskedMeanPooling(keras.layers.Layer):
 
   def call(self, inputs):
     embeddings, ids = inputs
-    mask = tf.cast(tf.not_equal(ids, 0), embeddings.dtype)
+    # Integer-only: min(id, 1) is 1 for a real id, 0 for padding (ids are >= 0); the
+    # float mask is a lookup in [0, 1], the count indexes the reciprocal table. No
+    # CAST, no DIV, so a full-integer TFLite model stays integer.
+    real = tf.minimum(ids, tf.constant(1, dtype=ids.dtype))
+    mask = tf.gather(tf.constant([0.0, 1.0], dtype=embeddings.dtype), real)
     total = tf.reduce_sum(embeddings * mask[..., None], axis=1)
-    count = tf.cast(tf.reduce_sum(mask, axis=1), tf.int32)
-    return total * tf.gather(self._reciprocals, count)[:, None]
+    count = tf.reduce_sum(real, axis=1)
+    return total * tf.gather(tf.cast(self._reciprocals, embeddings.dtype), count)[:, None]
 
   def get_config(self):
     return {**super().get_config(), "max_length": self.max_length}

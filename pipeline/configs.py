@@ -115,6 +115,45 @@ class TeacherConfig:
   training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
 
 
+def _student_training() -> "TrainingConfig":
+  # Distilled students converge slower than hard-label ones: more epochs, more patience.
+  return TrainingConfig(max_epochs=60, early_stopping_patience=6)
+
+
+@dataclasses.dataclass
+class StudentConfig:
+  """The small Functional student (models/student.py); 2-10% of the teacher's parameters."""
+  embedding_dim: int = 16
+  attribute_embedding_dim: int = 4
+  hidden_layers: Tuple[int, ...] = (32, 16)
+  embedding_l2: float = 1e-6
+  user_id_dropout: float = 0.1
+  item_id_dropout: float = 0.05
+  training: TrainingConfig = dataclasses.field(default_factory=_student_training)
+
+
+@dataclasses.dataclass
+class DistillationConfig:
+  """Knowledge distillation, pruning and prune-preserving QAT (models/distillation.py)."""
+  # loss = alpha * BCE(label, p_s) + (1 - alpha) * T^2 * BCE(sigmoid(z_t/T), sigmoid(z_s/T));
+  # alpha = 1 trains the student on labels only (the no-distillation baseline).
+  alpha: float = 0.3
+  temperature: float = 3.0
+  # Magnitude pruning of embeddings and Dense kernels to target_sparsity, ramped with
+  # PolynomialDecay over pruning_epochs of fine-tuning; prune = false skips it.
+  prune: bool = True
+  target_sparsity: float = 0.8
+  pruning_epochs: int = 6
+  pruning_frequency_steps: int = 50
+  # Prune-preserving quantization-aware training; qat = false leaves the int8 model to
+  # post-training quantization only (the no-QAT baseline).
+  qat: bool = True
+  qat_epochs: int = 3
+  learning_rate: float = 5e-4
+  # Train-split examples the TFLite converter calibrates int8 ranges on.
+  representative_examples: int = 2000
+
+
 @dataclasses.dataclass
 class BeamConfig:
   """How Beam runs inside components (the DirectRunner unless args say otherwise)."""
@@ -142,6 +181,8 @@ class PipelineConfig:
   example_gen: ExampleGenConfig = dataclasses.field(default_factory=ExampleGenConfig)
   transform: TransformConfig = dataclasses.field(default_factory=TransformConfig)
   teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+  student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+  distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
   beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
 
   # --- Paths derived from output_dir -------------------------------------
@@ -189,6 +230,14 @@ class PipelineConfig:
     for name in ("user_id_dropout", "item_id_dropout", "dropout"):
       if not 0 <= getattr(self.teacher, name) < 1:
         raise ValueError(f"teacher.{name} must be in [0, 1), got {getattr(self.teacher, name)}")
+    if not 0 <= self.distillation.alpha <= 1:
+      raise ValueError(f"distillation.alpha must be in [0, 1], got {self.distillation.alpha}")
+    if self.distillation.temperature <= 0:
+      raise ValueError(f"distillation.temperature must be > 0, got "
+                       f"{self.distillation.temperature}")
+    if not 0 <= self.distillation.target_sparsity < 1:
+      raise ValueError(f"distillation.target_sparsity must be in [0, 1), got "
+                       f"{self.distillation.target_sparsity}")
     if self.data.rating_min >= self.data.rating_max:
       raise ValueError(f"data.rating_min ({self.data.rating_min}) must be below "
                        f"data.rating_max ({self.data.rating_max})")
