@@ -9,6 +9,8 @@ logits are computed in the input pipeline, batch by batch, teacher frozen):
 T^2 keeps the soft term's gradients on the scale of the hard term's as T grows.
 """
 
+import logging
+import os
 from typing import Dict, List
 
 import numpy as np
@@ -163,3 +165,59 @@ def sparsity_report(weights: Dict[str, np.ndarray]) -> Dict[str, object]:
   zeros = sum(int(np.sum(w == 0)) for w in weights.values())
   return {"overall": zeros / total if total else 0.0, "per_layer": per_layer,
           "weights": int(total)}
+
+
+# --- The whole schedule ------------------------------------------------------------
+
+
+def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
+            config, training_config, log_dir: str, steps_per_epoch: int):
+  """KD training to early stop, then pruning fine-tune, then prune-preserving QAT.
+
+  config: pipeline.configs.DistillationConfig. Returns (final model, stages) where
+  stages records each stage's epochs, eval AUC and measured sparsity.
+  """
+  from models import training  # pylint: disable=g-import-not-at-top
+  stages = {}
+  compile_student(model, training_config.learning_rate, config.alpha, config.temperature)
+  history = training.fit(model, train, evaluation, training_config,
+                         os.path.join(log_dir, "distill"), "student")
+  stages["distill"] = {"epochs": len(history.history["loss"]),
+                       "best_eval_auc": float(max(history.history["val_auc"]))}
+
+  if config.prune:
+    end_step = steps_per_epoch * max(config.pruning_epochs - 1, 1)
+    pruned = prune(model, config.target_sparsity, end_step, config.pruning_frequency_steps)
+    compile_student(pruned, config.learning_rate, config.alpha, config.temperature)
+    history = pruned.fit(train, validation_data=evaluation, epochs=config.pruning_epochs,
+                         callbacks=pruning_callbacks() + [
+                             keras.callbacks.TensorBoard(os.path.join(log_dir, "prune"))],
+                         verbose=0)
+    model = strip_pruning(pruned)
+    stages["prune"] = {"epochs": config.pruning_epochs,
+                       "eval_auc": float(history.history["val_auc"][-1]),
+                       "sparsity": sparsity_report(kernel_weights(model))["overall"]}
+    logging.info("student pruned: %s", stages["prune"])
+
+  if config.qat:
+    model = quantize_aware(model)
+    compile_student(model, config.learning_rate, config.alpha, config.temperature)
+    history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
+                        callbacks=[keras.callbacks.TensorBoard(os.path.join(log_dir, "qat"))],
+                        verbose=0)
+    stages["qat"] = {"epochs": config.qat_epochs,
+                     "eval_auc": float(history.history["val_auc"][-1]),
+                     "sparsity": sparsity_report(kernel_weights(model))["overall"]}
+    logging.info("student after prune-preserving QAT: %s", stages["qat"])
+  return model, stages
+
+
+def saved_model_weights(saved_model_dir: str) -> Dict[str, np.ndarray]:
+  """Embedding tables and Dense kernels as stored in an exported SavedModel (by variable name)."""
+  loaded = tf.saved_model.load(saved_model_dir)
+  weights = {}
+  for variable in loaded.variables:
+    name = variable.name.split(":")[0]
+    if name.endswith("/embeddings") or name.endswith("/kernel"):
+      weights[name] = variable.numpy()
+  return weights

@@ -4,21 +4,30 @@ Signatures:
 * `serving_default`: serialized raw `tf.Example`s (what TF Serving's Predict and
   Classify send) -> {"score": P(like), "logit"}. Parsing and the Transform graph
   run inside, so clients send raw ids and values.
+* `predict_instances`: the same raw features as named dense tensors (TF
+  Serving's REST `instances` form) -> {"score", "logit"}.
 * `transformed_logits`: the transformed tensors -> {"logit"}; the distillation
   step computes teacher logits with it, batch by batch.
 
 Models are saved under a temporary name and renamed into place.
 """
 
+import gzip
+import json
+import hashlib
 import os
+from typing import Callable, Dict, Iterable, List, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from models import features, inputs as model_inputs
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORMED_SIGNATURE = "transformed_logits"
+INSTANCES_SIGNATURE = "predict_instances"
 EXAMPLES_INPUT = "examples"
+WARMUP_FILE = "tf_serving_warmup_requests"
 
 
 def raw_serving_feature_spec(tft_output):
@@ -29,24 +38,69 @@ def raw_serving_feature_spec(tft_output):
   return spec
 
 
-def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes):
-  """The tf.functions to save with `model` (which gets a `tft_layer` attribute to track)."""
+def raw_instance_signature(tft_output, max_genres: int) -> Dict[str, tf.TensorSpec]:
+  """Raw features as named dense tensors, for TF Serving's REST `instances` form.
+
+  Scalars are [batch]; the history is [batch, N]; genres are [batch, max_genres]
+  padded with empty strings.
+  """
+  specs = {}
+  for name, feature in raw_serving_feature_spec(tft_output).items():
+    if isinstance(feature, tf.io.VarLenFeature):
+      specs[name] = tf.TensorSpec([None, max_genres], feature.dtype, name=name)
+    elif list(feature.shape) == [1]:
+      specs[name] = tf.TensorSpec([None], feature.dtype, name=name)
+    else:
+      specs[name] = tf.TensorSpec([None] + list(feature.shape), feature.dtype, name=name)
+  return specs
+
+
+def _raw_instances_to_features(instances, tft_output):
+  """Dense named tensors -> what tf.io.parse_example would give for the same raw features."""
+  parsed = {}
+  for name, feature in raw_serving_feature_spec(tft_output).items():
+    value = instances[name]
+    if isinstance(feature, tf.io.VarLenFeature):
+      parsed[name] = tf.sparse.from_dense(value)  # drops "" padding
+    elif list(feature.shape) == [1]:
+      parsed[name] = tf.reshape(value, [-1, 1])
+    else:
+      parsed[name] = value
+  return parsed
+
+
+def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
+                       cast_inputs: Optional[Callable] = None,
+                       transformed_signature: Optional[Dict[str, tf.TensorSpec]] = None):
+  """The tf.functions to save with `model` (which gets a `tft_layer` attribute to track).
+
+  cast_inputs maps Transform's outputs to the model's input dtypes (the student
+  takes int32 ids); transformed_signature is the spec of `transformed_logits`.
+  """
   model.tft_layer = tft_output.transform_features_layer()
   raw_spec = raw_serving_feature_spec(tft_output)
+  cast_inputs = cast_inputs or (lambda batch: batch)
+
+  def score(parsed):
+    transformed = model.tft_layer(parsed)
+    batch = cast_inputs({k: transformed[k] for k in model_inputs.MODEL_INPUTS})
+    logit = tf.reshape(model(batch, training=False), [-1])
+    return {"score": tf.sigmoid(logit), "logit": logit}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
   def serve_examples(serialized):
-    parsed = tf.io.parse_example(serialized, raw_spec)
-    transformed = model.tft_layer(parsed)
-    logit = model({k: transformed[k] for k in model_inputs.MODEL_INPUTS}, training=False)
-    logit = tf.reshape(logit, [-1])
-    return {"score": tf.sigmoid(logit), "logit": logit}
+    return score(tf.io.parse_example(serialized, raw_spec))
 
-  @tf.function(input_signature=[model_inputs.input_signature(sizes)])
+  @tf.function(input_signature=[raw_instance_signature(tft_output, sizes.max_genres)])
+  def serve_instances(instances):
+    return score(_raw_instances_to_features(instances, tft_output))
+
+  @tf.function(input_signature=[transformed_signature or model_inputs.input_signature(sizes)])
   def transformed_logits(transformed):
     return {"logit": tf.reshape(model(transformed, training=False), [-1])}
 
-  return {SERVING_SIGNATURE: serve_examples, TRANSFORMED_SIGNATURE: transformed_logits}
+  return {SERVING_SIGNATURE: serve_examples, INSTANCES_SIGNATURE: serve_instances,
+          TRANSFORMED_SIGNATURE: transformed_logits}
 
 
 def save_atomically(save_fn, target_dir: str) -> None:
@@ -63,16 +117,351 @@ def save_atomically(save_fn, target_dir: str) -> None:
   tf.io.gfile.rename(tmp_dir, target_dir)
 
 
-def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes,
-                         target_dir: str) -> None:
-  signatures = serving_signatures(model, tft_output, sizes)
-  save_atomically(lambda path: model.save(path, save_format="tf", signatures=signatures),
-                  target_dir)
+def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, target_dir: str,
+                         cast_inputs: Optional[Callable] = None,
+                         transformed_signature: Optional[Dict[str, tf.TensorSpec]] = None,
+                         warmup_examples: Optional[List[bytes]] = None) -> None:
+  """Saves `model` with the signatures above; optional TF Serving warmup requests."""
+  signatures = serving_signatures(model, tft_output, sizes, cast_inputs, transformed_signature)
+
+  def save(path):
+    model.save(path, save_format="tf", signatures=signatures)
+    if warmup_examples:
+      write_warmup_requests(path, warmup_examples)
+
+  save_atomically(save, target_dir)
+
+
+def write_warmup_requests(saved_model_dir: str, examples: List[bytes],
+                          model_name: str = "distillrec", batch_size: int = 8) -> str:
+  """assets.extra/tf_serving_warmup_requests: PredictionLogs TF Serving replays at load."""
+  from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(saved_model_dir, "assets.extra")
+  tf.io.gfile.makedirs(folder)
+  path = os.path.join(folder, WARMUP_FILE)
+  with tf.io.TFRecordWriter(path) as writer:
+    for start in range(0, len(examples), batch_size):
+      request = predict_pb2.PredictRequest(
+          model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SERVING_SIGNATURE))
+      request.inputs[EXAMPLES_INPUT].CopyFrom(
+          tf.make_tensor_proto(examples[start:start + batch_size], dtype=tf.string))
+      log = prediction_log_pb2.PredictionLog(
+          predict_log=prediction_log_pb2.PredictLog(request=request))
+      writer.write(log.SerializeToString())
+  return path
 
 
 def directory_bytes(path: str) -> int:
-  total = 0
-  for root, _, files in os.walk(path):
-    total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-  return total
+  return sum(os.path.getsize(f) for f in tree_files(path))
 
+
+
+# --- TFLite ------------------------------------------------------------------------
+
+TFLITE_FILE = "model.tflite"
+MANIFEST_FILE = "manifest.json"
+VOCABULARY_DIR = "vocabularies"
+SCORE_OUTPUT = "score"
+
+
+def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
+                      representative_batches: Callable[[], Iterable[Dict[str, tf.Tensor]]]
+                      ) -> bytes:
+  """Full-integer TFLite model: int8 internals, int8 float-inputs and output, int32 ids.
+
+  representative_batches yields dicts keyed by input name (a list would be
+  matched to inputs by position and silently mis-order them).
+  """
+
+  @tf.function(input_signature=[input_signature])
+  def serve(inputs):
+    return {SCORE_OUTPUT: tf.sigmoid(tf.reshape(model(inputs, training=False), [-1]))}
+
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [serve.get_concrete_function()], model)
+  converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  converter.representative_dataset = representative_batches
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  converter.inference_input_type = tf.int8
+  converter.inference_output_type = tf.int8
+  return converter.convert()
+
+
+def _interpreter(tflite_model: bytes):
+  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  return Interpreter(model_content=tflite_model)
+
+
+def tflite_dtype_census(tflite_model: bytes) -> Dict[str, int]:
+  """How many tensors of each dtype the TFLite model holds."""
+  counts: Dict[str, int] = {}
+  for detail in _interpreter(tflite_model).get_tensor_details():
+    name = np.dtype(detail["dtype"]).name
+    counts[name] = counts.get(name, 0) + 1
+  return dict(sorted(counts.items()))
+
+
+def _input_key(tensor_name: str) -> str:
+  """'serving_default_user_id_xf:0' -> 'user_id_xf'."""
+  return tensor_name.split(":")[0].replace("serving_default_", "", 1)
+
+
+def tflite_io(tflite_model: bytes):
+  """(inputs, outputs): name, dtype, shape and quantization of each I/O tensor."""
+  interpreter = _interpreter(tflite_model)
+
+  def describe(detail, key):
+    scale, zero_point = detail["quantization"]
+    return {"name": key, "tensor": detail["name"], "dtype": np.dtype(detail["dtype"]).name,
+            "shape": [int(d) for d in detail["shape_signature"]],
+            "quantization": {"scale": float(scale), "zero_point": int(zero_point)}}
+
+  inputs = sorted((describe(d, _input_key(d["name"])) for d in interpreter.get_input_details()),
+                  key=lambda d: d["name"])
+  outputs = [describe(d, SCORE_OUTPUT) for d in interpreter.get_output_details()]
+  return inputs, outputs
+
+
+def tflite_predict(tflite_model: bytes, batch: Dict[str, np.ndarray]) -> np.ndarray:
+  """Scores of one batch through the int8 model: quantizes inputs, dequantizes the output."""
+  interpreter = _interpreter(tflite_model)
+  size = len(next(iter(batch.values())))
+  details = interpreter.get_input_details()
+  for detail in details:
+    interpreter.resize_tensor_input(detail["index"], [size] + list(detail["shape"][1:]))
+  interpreter.allocate_tensors()
+  for detail in details:
+    value = np.asarray(batch[_input_key(detail["name"])])
+    if detail["dtype"] == np.int8:
+      scale, zero_point = detail["quantization"]
+      value = np.clip(np.round(value / scale + zero_point), -128, 127)
+    interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
+  interpreter.invoke()
+  output = interpreter.get_output_details()[0]
+  scale, zero_point = output["quantization"]
+  return (interpreter.get_tensor(output["index"]).astype(np.float32) - zero_point) * scale
+
+
+def int8_fidelity(model, tflite_model: bytes, dataset: tf.data.Dataset, cast_fn,
+                  max_rows: int) -> Dict:
+  """Scores of the int8 TFLite model against the float model on the same rows."""
+  from models import metrics  # pylint: disable=g-import-not-at-top
+  batches, labels = [], []
+  rows = 0
+  for batch, label in dataset:
+    batches.append({k: v.numpy() for k, v in cast_fn(batch).items()})
+    labels.append(label.numpy().reshape(-1))
+    rows += len(labels[-1])
+    if rows >= max_rows:
+      break
+  features = {k: np.concatenate([b[k] for b in batches])[:max_rows] for k in batches[0]}
+  labels = np.concatenate(labels)[:max_rows]
+  float_scores = tf.sigmoid(tf.reshape(model(features, training=False), [-1])).numpy()
+  int8_scores = tflite_predict(tflite_model, features)
+  auc_float, auc_int8 = metrics.auc(labels, float_scores), metrics.auc(labels, int8_scores)
+  return {"rows": int(len(labels)),
+          "mean_abs_score_diff": float(np.mean(np.abs(int8_scores - float_scores))),
+          "max_abs_score_diff": float(np.max(np.abs(int8_scores - float_scores))),
+          "auc_float": auc_float, "auc_int8": auc_int8, "auc_diff": abs(auc_float - auc_int8)}
+
+
+def file_sizes(paths: Iterable[str]) -> Dict[str, int]:
+  """Raw and gzipped bytes of some files together (gzip shows what pruning saves)."""
+  raw, zipped = 0, 0
+  for path in paths:
+    with open(path, "rb") as f:
+      data = f.read()
+    raw += len(data)
+    zipped += len(gzip.compress(data, compresslevel=9, mtime=0))
+  return {"bytes": raw, "gzipped_bytes": zipped}
+
+
+def tree_files(root: str) -> List[str]:
+  return sorted(os.path.join(folder, name) for folder, _, names in os.walk(root)
+                for name in names)
+
+
+def sha256(data: bytes) -> str:
+  return hashlib.sha256(data).hexdigest()
+
+
+# --- Mobile bundle -------------------------------------------------------------------
+
+
+def _probe(tft_output, sizes: model_inputs.InputSizes, overrides: Dict[str, np.ndarray]):
+  """Runs the Transform layer on dummy raw rows with some features set; returns its outputs."""
+  size = len(next(iter(overrides.values())))
+  dummy = {}
+  for name, spec in raw_instance_signature(tft_output, sizes.max_genres).items():
+    shape = [size] + list(spec.shape[1:])
+    dummy[name] = (np.full(shape, b"", dtype=object) if spec.dtype == tf.string
+                   else np.zeros(shape, dtype=spec.dtype.as_numpy_dtype))
+  dummy.update(overrides)
+  tensors = {k: tf.constant(v) for k, v in dummy.items()}
+  return tft_output.transform_features_layer()(_raw_instances_to_features(tensors, tft_output))
+
+
+def _steps(values: np.ndarray, buckets: np.ndarray) -> List[Dict[str, int]]:
+  """[{"from": v, "bucket": b}]: the bucket of x is that of the last step with from <= x."""
+  steps = [{"from": int(values[0]), "bucket": int(buckets[0])}]
+  for value, bucket in zip(values[1:], buckets[1:]):
+    if bucket != steps[-1]["bucket"]:
+      steps.append({"from": int(value), "bucket": int(bucket)})
+  return steps
+
+
+def numeric_mappings(tft_output, sizes: model_inputs.InputSizes) -> Dict[str, Dict]:
+  """How an app turns raw numbers into the model's inputs, read off the Transform graph."""
+  ages = np.arange(0, 121, dtype=np.int64)
+  years = np.concatenate([[0], np.arange(1800, 2101)]).astype(np.int64)
+  counts = np.arange(0, 20001, dtype=np.int64)
+  out_age = _probe(tft_output, sizes, {features.USER_AGE: ages})
+  out_year = _probe(tft_output, sizes, {features.ITEM_YEAR: years})
+  out_count = _probe(tft_output, sizes, {features.USER_PRIOR_COUNT: counts})
+  logs = out_count[features.PRIOR_COUNT_LOG].numpy()
+  slope = float(logs[1] - logs[0]) / float(np.log1p(1.0))
+  intercept = float(logs[0])
+  predicted = intercept + slope * np.log1p(counts.astype(np.float64))
+  if not np.allclose(predicted, logs, atol=1e-4):
+    raise ValueError("user_prior_count_log_xf is not linear in log1p(count); "
+                     "update numeric_mappings with preprocessing_fn")
+  return {
+      features.AGE_BUCKET: {"from_feature": features.USER_AGE,
+                            "steps": _steps(ages, out_age[features.AGE_BUCKET].numpy())},
+      features.YEAR_BUCKET: {"from_feature": features.ITEM_YEAR,
+                             "steps": _steps(years, out_year[features.YEAR_BUCKET].numpy())},
+      features.PRIOR_COUNT_BUCKET: {
+          "from_feature": features.USER_PRIOR_COUNT,
+          "steps": _steps(counts, out_count[features.PRIOR_COUNT_BUCKET].numpy())},
+      features.PRIOR_COUNT_LOG: {"from_feature": features.USER_PRIOR_COUNT,
+                                 "formula": "intercept + slope * log(1 + count)",
+                                 "intercept": intercept, "slope": slope},
+      features.PRIOR_LIKE_RATE: {"from_feature": features.USER_PRIOR_LIKE_RATE,
+                                 "formula": "unchanged"},
+  }
+
+
+# Which vocabulary turns which raw feature into which input, and how indices are shifted.
+_VOCABULARY_INPUTS = (
+    (features.USER_VOCABULARY, features.USER_ID, (features.USER_INDEX,), 0),
+    (features.ITEM_VOCABULARY, features.ITEM_ID, (features.ITEM_INDEX, features.HISTORY_INDEX), 1),
+    (features.GENRE_VOCABULARY, features.ITEM_GENRES, (features.GENRE_INDEX,), 1),
+    (features.GENDER_VOCABULARY, features.USER_GENDER, (features.GENDER_INDEX,), 0),
+    (features.OCCUPATION_VOCABULARY, features.USER_OCCUPATION, (features.OCCUPATION_INDEX,), 0),
+)
+
+
+def write_mobile_bundle(target_dir: str, tflite_model: bytes, tft_output,
+                        sizes: model_inputs.InputSizes, metrics: Dict) -> Dict:
+  """model.tflite + vocabularies/ + manifest.json, written to a temp folder and renamed."""
+  inputs, outputs = tflite_io(tflite_model)
+  vocabularies = {}
+  for name, raw_feature, model_input_names, shift in _VOCABULARY_INPUTS:
+    size = tft_output.vocabulary_size_by_name(name)
+    vocabularies[name] = {
+        "file": f"{VOCABULARY_DIR}/{name}.txt",
+        "size": size,
+        "raw_feature": raw_feature, "inputs": list(model_input_names),
+        "offset": shift,
+        "oov_index": size + shift,
+        "index": (f"line number (0-based) + {shift}; unknown values -> {size + shift} "
+                  f"(OOV bucket)" + ("; padding -> 0" if shift else "")),
+    }
+  manifest = {
+      "model_file": TFLITE_FILE,
+      "inputs": inputs,
+      "outputs": outputs,
+      "output_meaning": ("probability that the user likes the item: (q - zero_point) * scale "
+                         "of the int8 output"),
+      "input_quantization": ("int8 inputs are floats quantized as round(x / scale) + "
+                             "zero_point; int32 inputs are indices"),
+      "history_length": sizes.history_length,
+      "max_genres": sizes.max_genres,
+      "vocabularies": vocabularies,
+      "numeric_features": numeric_mappings(tft_output, sizes),
+      "tflite_bytes": len(tflite_model),
+      "tflite_gzipped_bytes": len(gzip.compress(tflite_model, compresslevel=9, mtime=0)),
+      "sha256": sha256(tflite_model),
+      "metrics": metrics,
+  }
+
+  def save(path):
+    tf.io.gfile.makedirs(os.path.join(path, VOCABULARY_DIR))
+    with tf.io.gfile.GFile(os.path.join(path, TFLITE_FILE), "wb") as f:
+      f.write(tflite_model)
+    for name in vocabularies:
+      tf.io.gfile.copy(tft_output.vocabulary_file_by_name(name),
+                       os.path.join(path, VOCABULARY_DIR, f"{name}.txt"), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(path, MANIFEST_FILE), "w") as f:
+      f.write(json.dumps(manifest, indent=2, sort_keys=True))
+
+  save_atomically(save, target_dir)
+  return manifest
+
+
+class MobileBundle:
+  """Reads a mobile bundle and scores raw rows the way an app would: no TensorFlow graph.
+
+  Raw rows are dicts of raw feature values (models.features names). Ids are looked
+  up in the bundled vocabularies, numbers mapped with the manifest's steps and
+  formulas, and the int8 model does the rest.
+  """
+
+  def __init__(self, bundle_dir: str):
+    self.bundle_dir = bundle_dir
+    with open(os.path.join(bundle_dir, MANIFEST_FILE)) as f:
+      self.manifest = json.load(f)
+    with open(os.path.join(bundle_dir, self.manifest["model_file"]), "rb") as f:
+      self.tflite_model = f.read()
+    self._index = {}
+    for name, entry in self.manifest["vocabularies"].items():
+      with open(os.path.join(bundle_dir, entry["file"]), encoding="utf-8") as f:
+        words = [line.rstrip("\n") for line in f]
+      self._index[name] = ({w: i + entry["offset"] for i, w in enumerate(words)},
+                           entry["oov_index"])
+
+  def _lookup(self, vocabulary: str, value: str) -> int:
+    table, oov = self._index[vocabulary]
+    return table.get(value, oov)
+
+  @staticmethod
+  def _step(steps, value) -> int:
+    bucket = steps[0]["bucket"]
+    for step in steps:
+      if value >= step["from"]:
+        bucket = step["bucket"]
+    return bucket
+
+  def encode(self, rows: List[Dict]) -> Dict[str, np.ndarray]:
+    """Model inputs (before int8 quantization) for raw rows."""
+    numeric = self.manifest["numeric_features"]
+    history_length, max_genres = self.manifest["history_length"], self.manifest["max_genres"]
+    out: Dict[str, list] = {name: [] for name in model_inputs.MODEL_INPUTS}
+    for row in rows:
+      out[features.USER_INDEX].append(self._lookup(features.USER_VOCABULARY, row[features.USER_ID]))
+      out[features.ITEM_INDEX].append(self._lookup(features.ITEM_VOCABULARY, row[features.ITEM_ID]))
+      history = list(row[features.HISTORY_ITEM_IDS])[:history_length]
+      history += [features.HISTORY_PAD] * (history_length - len(history))
+      out[features.HISTORY_INDEX].append(
+          [0 if h == features.HISTORY_PAD else self._lookup(features.ITEM_VOCABULARY, h)
+           for h in history])
+      genres = [self._lookup(features.GENRE_VOCABULARY, g)
+                for g in row[features.ITEM_GENRES]][:max_genres]
+      out[features.GENRE_INDEX].append(genres + [0] * (max_genres - len(genres)))
+      out[features.GENDER_INDEX].append(
+          self._lookup(features.GENDER_VOCABULARY, row[features.USER_GENDER]))
+      out[features.OCCUPATION_INDEX].append(
+          self._lookup(features.OCCUPATION_VOCABULARY, row[features.USER_OCCUPATION]))
+      for name in (features.AGE_BUCKET, features.YEAR_BUCKET, features.PRIOR_COUNT_BUCKET):
+        entry = numeric[name]
+        out[name].append(self._step(entry["steps"], row[entry["from_feature"]]))
+      log_entry = numeric[features.PRIOR_COUNT_LOG]
+      out[features.PRIOR_COUNT_LOG].append(
+          log_entry["intercept"] + log_entry["slope"] * np.log1p(row[features.USER_PRIOR_COUNT]))
+      out[features.PRIOR_LIKE_RATE].append(row[features.USER_PRIOR_LIKE_RATE])
+    dtypes = {d["name"]: d["dtype"] for d in self.manifest["inputs"]}
+    return {name: np.asarray(values, dtype=np.float32 if dtypes[name] == "int8" else np.int32)
+            for name, values in out.items()}
+
+  def predict(self, rows: List[Dict]) -> np.ndarray:
+    return tflite_predict(self.tflite_model, self.encode(rows))

@@ -6,6 +6,7 @@ from typing import List, Optional
 from tfx import v1 as tfx
 
 from components.interactions_example_gen.component import InteractionsExampleGen
+from components.distillation_trainer.component import DistillationTrainer
 from components.teacher_trainer.component import TeacherTrainer
 from components.validation_gate.component import ValidationGate
 from pipeline import configs
@@ -31,7 +32,7 @@ def _transform_custom_config(transform: configs.TransformConfig) -> dict:
 
 def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
                     metadata_connection_config: Optional[object] = None) -> tfx.dsl.Pipeline:
-  """ExampleGen -> statistics, schema, validation gate -> Transform -> TeacherTrainer.
+  """ExampleGen -> statistics, schema, validation gate -> Transform -> teacher -> student.
 
   With config.until set, the pipeline ends after that component.
   """
@@ -66,8 +67,19 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
       transform_config=configs.section_to_json(config.transform),
       history_length=config.example_gen.history_length)
 
+  distillation_trainer = DistillationTrainer(
+      examples=transform.outputs["transformed_examples"],
+      raw_examples=example_gen.outputs["examples"],
+      transform_graph=transform.outputs["transform_graph"],
+      schema=validation_gate.outputs["validated_schema"],
+      teacher_model=teacher_trainer.outputs["model"],
+      student_config=configs.section_to_json(config.student),
+      distillation_config=configs.section_to_json(config.distillation),
+      transform_config=configs.section_to_json(config.transform),
+      history_length=config.example_gen.history_length)
+
   components = [example_gen, schema_gen, statistics_gen, example_validator, validation_gate,
-                transform, teacher_trainer]
+                transform, teacher_trainer, distillation_trainer]
   if config.until:
     ids = [c.id for c in components]
     if config.until not in ids:

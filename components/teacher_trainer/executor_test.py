@@ -2,46 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
-from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.teacher_trainer import executor
-from pipeline import configs
+from tests import saved_model_check
 
 
-def run_teacher(transformed_run, tmp_path, **teacher_overrides):
-  outputs = transformed_run["outputs"]["Transform"]
-  config = transformed_run["config"]
-  training = dict(max_epochs=4, early_stopping_patience=2, batch_size=256)
-  teacher_config = configs.TeacherConfig(training=configs.TrainingConfig(**training),
-                                         **teacher_overrides)
-  model = standard_artifacts.Model()
-  model.uri = str(tmp_path / "model")
-  model_run = standard_artifacts.ModelRun()
-  model_run.uri = str(tmp_path / "model_run")
-  executor.Executor().Do(
-      {"examples": [outputs["transformed_examples"]],
-       "transform_graph": [outputs["transform_graph"]],
-       "schema": [transformed_run["outputs"]["ImportSchemaGen"]["schema"]]},
-      {"model": [model], "model_run": [model_run]},
-      {"teacher_config": configs.section_to_json(teacher_config),
-       "transform_config": configs.section_to_json(config.transform),
-       "history_length": config.example_gen.history_length})
-  return model, model_run
-
-
-@pytest.fixture(scope="module")
-def trained(transformed_run, tmp_path_factory):
-  return run_teacher(transformed_run, tmp_path_factory.mktemp("teacher"))
-
-
-def test_trains_exports_and_reports(trained):
-  model, model_run = trained
+def test_trains_exports_and_reports(trained_teacher):
+  model, model_run = trained_teacher
   with open(os.path.join(model.uri, executor.METRICS_FILE)) as f:
     metrics = json.load(f)
   assert metrics["architecture"] == "dcn"
@@ -58,8 +28,8 @@ def test_trains_exports_and_reports(trained):
   assert os.path.exists(os.path.join(path_utils.serving_model_dir(model.uri), "saved_model.pb"))
 
 
-def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transformed_run, trained,
-                                                                      tmp_path):
+def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transformed_run,
+                                                                      trained_teacher, tmp_path):
   """Load with nothing but TensorFlow (as TF Serving would) and score raw tf.Examples."""
   import glob  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -67,29 +37,13 @@ def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transforme
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   import tf_keras as keras  # pylint: disable=g-import-not-at-top
   from models import export, inputs  # pylint: disable=g-import-not-at-top
-  model, _ = trained
+  model, _ = trained_teacher
   serving_dir = path_utils.serving_model_dir(model.uri)
   raw_uri = transformed_run["outputs"]["InteractionsExampleGen"]["examples"].uri
   files = glob.glob(os.path.join(raw_uri, "Split-eval", "*.gz"))
   records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(64)]
-  np.save(tmp_path / "records.npy", np.array(records, dtype=object), allow_pickle=True)
-
-  script = textwrap.dedent(f"""
-      import sys, numpy as np
-      import tensorflow as tf
-      assert not [m for m in sys.modules if m.split('.')[0] in
-                  ('models', 'pipeline', 'components', 'interactions', 'tfx',
-                   'tensorflow_transform')], 'project code imported'
-      records = np.load({str(tmp_path / 'records.npy')!r}, allow_pickle=True)
-      loaded = tf.saved_model.load({serving_dir!r})
-      out = loaded.signatures['serving_default'](examples=tf.constant(list(records)))
-      np.save({str(tmp_path / 'scores.npy')!r}, out['score'].numpy())
-  """)
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, cwd=str(tmp_path), timeout=300)
-  assert result.returncode == 0, result.stderr[-2000:]
-  scores = np.load(tmp_path / "scores.npy")
+  scores = saved_model_check.score_in_tensorflow_only_process(serving_dir, records,
+                                                             str(tmp_path))
 
   # Same scores as the Keras model on features transformed in this process.
   keras_model = keras.models.load_model(serving_dir)

@@ -1,0 +1,183 @@
+"""DistillationTrainer executor on a small transformed run and a quickly trained teacher."""
+
+import glob
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from components.distillation_trainer import executor
+from models import export, features
+from pipeline import configs
+from tests import saved_model_check
+
+
+@pytest.fixture(scope="module")
+def distilled(transformed_run, trained_teacher, tmp_path_factory):
+  folder = tmp_path_factory.mktemp("student")
+  outputs = transformed_run["outputs"]
+  config = transformed_run["config"]
+  student_config = configs.StudentConfig(training=configs.TrainingConfig(
+      max_epochs=6, early_stopping_patience=2, batch_size=256))
+  kd_config = configs.DistillationConfig(pruning_epochs=3, qat_epochs=1,
+                                         representative_examples=300)
+  artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),
+               "model_run": standard_artifacts.ModelRun()}
+  for key, artifact in artifacts.items():
+    artifact.uri = str(folder / key)
+  executor.Executor().Do(
+      {"examples": [outputs["Transform"]["transformed_examples"]],
+       "raw_examples": [outputs["InteractionsExampleGen"]["examples"]],
+       "transform_graph": [outputs["Transform"]["transform_graph"]],
+       "schema": [outputs["ImportSchemaGen"]["schema"]],
+       "teacher_model": [trained_teacher[0]]},
+      {k: [v] for k, v in artifacts.items()},
+      {"student_config": configs.section_to_json(student_config),
+       "distillation_config": configs.section_to_json(kd_config),
+       "transform_config": configs.section_to_json(config.transform),
+       "history_length": config.example_gen.history_length})
+  with open(os.path.join(artifacts["model_run"].uri, executor.REPORT_FILE)) as f:
+    report = json.load(f)
+  return artifacts, report
+
+
+def _raw_eval_records(transformed_run, count):
+  uri = transformed_run["outputs"]["InteractionsExampleGen"]["examples"].uri
+  files = glob.glob(os.path.join(uri, "Split-eval", "*.gz"))
+  return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)]
+
+
+def _raw_rows(records):
+  rows = []
+  for record in records:
+    example = tf.train.Example.FromString(record).features.feature
+    row = {}
+    for key, value in example.items():
+      values = list(getattr(value, value.WhichOneof("kind")).value)
+      values = [v.decode() if isinstance(v, bytes) else v for v in values]
+      row[key] = values if key in features.STRING_LIST_FEATURES else values[0]
+    rows.append(row)
+  return rows
+
+
+def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
+  _, report = distilled
+  sparsity = report["student"]["sparsity"]
+  assert abs(sparsity["overall"] - 0.8) < 0.01, sparsity
+  assert {"user_embedding/embeddings", "item_embedding/embeddings",
+          "hidden_0/kernel"} <= set(sparsity["per_layer"])
+  stages = report["student"]["stages"]
+  assert stages["qat"]["sparsity"] == pytest.approx(stages["prune"]["sparsity"], abs=1e-6)
+
+
+def test_student_is_small_and_sizes_are_reported(distilled):
+  _, report = distilled
+  assert 0.02 <= report["parameter_ratio"] <= 0.10, report["parameter_ratio"]
+  tflite = report["tflite"]
+  assert 0 < tflite["gzipped_bytes"] < tflite["bytes"]
+  for entry in (report["teacher"]["saved_model_variables"], report["student"]["saved_model"]):
+    assert 0 < entry["gzipped_bytes"] < entry["bytes"]
+
+
+def test_tflite_is_full_integer_and_agrees_with_the_float_student(distilled):
+  artifacts, report = distilled
+  census = report["tflite"]["dtype_census"]
+  assert set(census) <= {"int8", "int32"}, census
+  with open(os.path.join(artifacts["mobile_model"].uri, export.TFLITE_FILE), "rb") as f:
+    tflite_model = f.read()
+  assert export.tflite_dtype_census(tflite_model) == census
+  fidelity = report["tflite"]["int8_vs_float"]
+  assert fidelity["rows"] > 100
+  assert fidelity["mean_abs_score_diff"] < 0.02, fidelity
+  assert fidelity["auc_diff"] < 0.005, fidelity
+
+
+def test_mobile_bundle_manifest_matches_its_files(distilled):
+  artifacts, _ = distilled
+  bundle = artifacts["mobile_model"].uri
+  with open(os.path.join(bundle, export.MANIFEST_FILE)) as f:
+    manifest = json.load(f)
+  with open(os.path.join(bundle, manifest["model_file"]), "rb") as f:
+    data = f.read()
+  assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+  assert manifest["tflite_bytes"] == len(data)
+  for entry in manifest["vocabularies"].values():
+    with open(os.path.join(bundle, entry["file"])) as f:
+      assert sum(1 for _ in f) == entry["size"]
+  names = {i["name"] for i in manifest["inputs"]}
+  assert names == set(export.model_inputs.MODEL_INPUTS)
+  for entry in manifest["inputs"]:
+    assert entry["dtype"] in ("int8", "int32")
+    if entry["dtype"] == "int8":
+      assert entry["quantization"]["scale"] > 0
+  assert manifest["outputs"][0]["dtype"] == "int8"
+
+
+def test_app_path_through_the_bundle_matches_the_served_student(distilled, transformed_run,
+                                                                tmp_path):
+  """Raw rows -> bundle vocabularies and manifest -> int8 model, vs the SavedModel on Examples."""
+  artifacts, _ = distilled
+  records = _raw_eval_records(transformed_run, 200)
+  serving_dir = path_utils.serving_model_dir(artifacts["model"].uri)
+  served = saved_model_check.score_in_tensorflow_only_process(serving_dir, records,
+                                                              str(tmp_path))
+  on_device = export.MobileBundle(artifacts["mobile_model"].uri).predict(_raw_rows(records))
+  assert np.mean(np.abs(on_device - served)) < 0.02
+
+
+def test_rest_instances_signature_matches_serving_default(distilled, transformed_run):
+  artifacts, _ = distilled
+  records = _raw_eval_records(transformed_run, 50)
+  rows = _raw_rows(records)
+  loaded = tf.saved_model.load(path_utils.serving_model_dir(artifacts["model"].uri))
+  by_examples = loaded.signatures["serving_default"](examples=tf.constant(records))["score"]
+  signature = loaded.signatures[export.INSTANCES_SIGNATURE]
+  max_genres = signature.structured_input_signature[1][features.ITEM_GENRES].shape[1]
+  instances = {}
+  for name, spec in signature.structured_input_signature[1].items():
+    if name == features.ITEM_GENRES:
+      values = [(r[name] + [""] * max_genres)[:max_genres] for r in rows]
+    else:
+      values = [r[name] for r in rows]
+    instances[name] = tf.constant(values, dtype=spec.dtype)
+  by_instances = signature(**instances)["score"]
+  np.testing.assert_allclose(by_instances.numpy(), by_examples.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_warmup_requests_are_prediction_logs_the_model_answers(distilled):
+  artifacts, _ = distilled
+  serving_dir = path_utils.serving_model_dir(artifacts["model"].uri)
+  path = os.path.join(serving_dir, "assets.extra", export.WARMUP_FILE)
+  loaded = tf.saved_model.load(serving_dir)
+  requests = 0
+  for record in tf.data.TFRecordDataset(path):
+    log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+    request = log.predict_log.request
+    assert request.model_spec.signature_name == "serving_default"
+    examples = tf.make_ndarray(request.inputs["examples"])
+    scores = loaded.signatures["serving_default"](examples=tf.constant(examples))["score"]
+    assert scores.shape[0] == len(examples) > 0
+    requests += 1
+  assert requests == 4  # 32 eval examples in batches of 8
+
+
+def test_manifest_numeric_steps_reproduce_the_transform_graph(distilled, transformed_run):
+  artifacts, _ = distilled
+  bundle = export.MobileBundle(artifacts["mobile_model"].uri)
+  rows = _raw_rows(_raw_eval_records(transformed_run, 300))
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  tft_output = tft.TFTransformOutput(
+      transformed_run["outputs"]["Transform"]["transform_graph"].uri)
+  records = _raw_eval_records(transformed_run, 300)
+  parsed = tf.io.parse_example(tf.constant(records), export.raw_serving_feature_spec(tft_output))
+  transformed = tft_output.transform_features_layer()(parsed)
+  encoded = bundle.encode(rows)
+  for name in export.model_inputs.MODEL_INPUTS:
+    expected = transformed[name].numpy()
+    np.testing.assert_allclose(encoded[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
