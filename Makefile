@@ -36,5 +36,8 @@ run: venv
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+bench: venv
+	$(PY) benchmarks/run.py $(ARGS)
+
 clean:
 	rm -rf runs

@@ -1,6 +1,5 @@
 """preprocessing_fn on a handful of rows, through tf.Transform's Beam implementation."""
 
-import dataclasses
 import os
 
 import numpy as np
@@ -11,14 +10,13 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx.utils import io_utils
 
 from models import features, preprocessing
-from pipeline import configs
+from pipeline import configs, pipeline
 
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "schema.pbtxt")
 HISTORY = 20
-CONFIG = dataclasses.asdict(configs.TransformConfig(vocabulary_frequency_threshold=2,
-                                                    num_oov_buckets=1, max_genres=3,
-                                                    num_year_buckets=2, num_count_buckets=2))
-CONFIG.pop("compute_statistics")
+CONFIG = pipeline.transform_custom_config(configs.TransformConfig(
+    vocabulary_frequency_threshold=2, num_oov_buckets=1, max_genres=3, num_year_buckets=2,
+    num_count_buckets=2))
 
 
 def _row(user, item, history, genres=("Drama",), age=25, year=1995, count=0, gender="M"):

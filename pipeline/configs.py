@@ -152,6 +152,10 @@ class DistillationConfig:
   learning_rate: float = 5e-4
   # Train-split examples the TFLite converter calibrates int8 ranges on.
   representative_examples: int = 2000
+  # Eval rows on which the int8 model is compared with the float student.
+  fidelity_rows: int = 100_000
+  # Raw eval examples replayed by TF Serving at load (assets.extra), 8 per request.
+  warmup_examples: int = 32
 
 
 @dataclasses.dataclass

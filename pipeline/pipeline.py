@@ -5,8 +5,8 @@ from typing import List, Optional
 
 from tfx import v1 as tfx
 
-from components.interactions_example_gen.component import InteractionsExampleGen
 from components.distillation_trainer.component import DistillationTrainer
+from components.interactions_example_gen.component import InteractionsExampleGen
 from components.teacher_trainer.component import TeacherTrainer
 from components.validation_gate.component import ValidationGate
 from pipeline import configs
@@ -23,7 +23,7 @@ class RunInputs:
   beam_pipeline_args: List[str]
 
 
-def _transform_custom_config(transform: configs.TransformConfig) -> dict:
+def transform_custom_config(transform: configs.TransformConfig) -> dict:
   """The TransformConfig knobs preprocessing_fn reads (it gets them as custom_config)."""
   values = dataclasses.asdict(transform)
   values.pop("compute_statistics")
@@ -56,7 +56,7 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
       preprocessing_fn=PREPROCESSING_FN,
       splits_config=tfx.proto.SplitsConfig(analyze=["train"],
                                            transform=["train", "eval", "test"]),
-      custom_config=_transform_custom_config(config.transform),
+      custom_config=transform_custom_config(config.transform),
       disable_statistics=not config.transform.compute_statistics)
 
   teacher_trainer = TeacherTrainer(

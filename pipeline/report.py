@@ -16,7 +16,11 @@ _OUTPUTS = (
     ("ExampleValidator", "anomalies", "anomalies"),
     ("Transform", "transform_graph", "transform graph"),
     ("Transform", "transformed_examples", "transformed examples"),
+    ("TeacherTrainer", "model", "teacher model"),
+    ("DistillationTrainer", "model", "student SavedModel"),
+    ("DistillationTrainer", "mobile_model", "student int8 bundle"),
 )
+COMPRESSION_REPORT = "compression_report.json"
 
 
 def latest_outputs(metadata_path: str) -> Dict[str, Dict[str, object]]:
@@ -47,7 +51,7 @@ def latest_outputs(metadata_path: str) -> Dict[str, Dict[str, object]]:
 
 def build_report(config: configs.PipelineConfig) -> Dict:
   outputs = latest_outputs(config.metadata_path)
-  report = {"run_dir": config.output_dir, "artifacts": {}, "data": None}
+  report = {"run_dir": config.output_dir, "artifacts": {}, "data": None, "models": None}
   for node, key, label in _OUTPUTS:
     artifact = outputs.get(node, {}).get(key)
     if artifact is not None:
@@ -58,7 +62,36 @@ def build_report(config: configs.PipelineConfig) -> Dict:
     if os.path.exists(summary_path):
       with open(summary_path) as f:
         report["data"] = json.load(f)
+  student = outputs.get("DistillationTrainer", {}).get("model_run")
+  if student is not None and os.path.exists(os.path.join(student.uri, COMPRESSION_REPORT)):
+    with open(os.path.join(student.uri, COMPRESSION_REPORT)) as f:
+      report["models"] = model_rows(json.load(f))
   return report
+
+
+def model_rows(compression: Dict) -> List[Dict]:
+  """One row per deployable model: parameters, bytes, gzipped bytes, sparsity, eval AUC."""
+  teacher, student, tflite = compression["teacher"], compression["student"], compression["tflite"]
+  fidelity = tflite["int8_vs_float"]
+  return [
+      {"model": "teacher (SavedModel variables)", "parameters": teacher["parameters"],
+       "bytes": teacher["saved_model_variables"]["bytes"],
+       "gzipped_bytes": teacher["saved_model_variables"]["gzipped_bytes"], "sparsity": None,
+       "eval_auc": teacher["eval"]["auc"], "eval_auc_new_users": teacher["eval"]["auc_unknown_users"]},
+      {"model": "student (SavedModel)", "parameters": student["parameters"],
+       "bytes": student["saved_model"]["bytes"],
+       "gzipped_bytes": student["saved_model"]["gzipped_bytes"],
+       "sparsity": student["sparsity"]["overall"], "eval_auc": student["eval"]["auc"],
+       "eval_auc_new_users": student["eval"]["auc_unknown_users"]},
+      {"model": "student int8 (TFLite)", "parameters": student["parameters"],
+       "bytes": tflite["bytes"], "gzipped_bytes": tflite["gzipped_bytes"],
+       "sparsity": student["sparsity"]["overall"], "eval_auc": fidelity["auc_int8"],
+       "eval_auc_new_users": None, "eval_rows": fidelity["rows"]},
+  ]
+
+
+def _number(value, pattern):
+  return "-" if value is None or value != value else pattern.format(value)
 
 
 def write_report(config: configs.PipelineConfig) -> List[str]:
@@ -80,6 +113,15 @@ def write_report(config: configs.PipelineConfig) -> List[str]:
       lines.append(f"  {name:<6} {entry['rows']:>10,} {entry['users']:>8,} "
                    f"{100 * entry['unknown_user_share']:>8.1f}% "
                    f"{100 * entry['unknown_item_share']:>8.1f}%")
+  if report.get("models"):
+    lines.append("Models (AUC on the eval split; new = users not in train):")
+    lines.append(f"  {'model':<32} {'parameters':>11} {'bytes':>11} {'gzipped':>11} "
+                 f"{'sparsity':>8} {'AUC':>6} {'AUC new':>7}")
+    for row in report["models"]:
+      lines.append(f"  {row['model']:<32} {row['parameters']:>11,} {row['bytes']:>11,} "
+                   f"{row['gzipped_bytes']:>11,} {_number(row['sparsity'], '{:.2f}'):>8} "
+                   f"{_number(row['eval_auc'], '{:.4f}'):>6} "
+                   f"{_number(row['eval_auc_new_users'], '{:.4f}'):>7}")
   lines.append("Artifacts:")
   for label, uri in report["artifacts"].items():
     lines.append(f"  {label:<22} {uri}")

@@ -23,9 +23,14 @@ from pipeline import progress, report
 from tests import movielens_fixtures
 
 NODES = ["ImportSchemaGen", "InteractionsExampleGen", "StatisticsGen", "ExampleValidator",
-         "ValidationGate", "Transform", "TeacherTrainer"]
+         "ValidationGate", "Transform", "TeacherTrainer", "DistillationTrainer"]
 DATA_NODES = NODES[:NODES.index("Transform") + 1]
 NUM_INTERACTIONS = 5000
+# Few epochs: this checks the wiring, not model quality (that is `make bench`).
+SHORT_TRAINING = ["--set", "teacher.training.max_epochs=3", "--set",
+                  "student.training.max_epochs=3", "--set", "distillation.pruning_epochs=2",
+                  "--set", "distillation.qat_epochs=1",
+                  "--set", "distillation.representative_examples=200"]
 
 
 def run_cli(*args, timeout=900):
@@ -52,7 +57,7 @@ def parse_raw(split_uri):
 def default_run(tmp_path_factory):
   run_dir = str(tmp_path_factory.mktemp("run"))
   result = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS),
-                   "--set", "teacher.training.max_epochs=3")
+                   *SHORT_TRAINING)
   assert result.returncode == 0, result.stderr[-3000:]
   return run_dir, result
 
@@ -66,6 +71,23 @@ def test_prints_one_line_per_component_and_where_artifacts_are(default_run):
     assert matching[0].split()[1] == "done" and matching[0].rstrip().endswith(" s")
   assert f"Report: {run_dir}/report.json" in result.stdout
   assert "transform graph" in result.stdout
+  for model in ("teacher (SavedModel variables)", "student (SavedModel)",
+                "student int8 (TFLite)"):
+    assert model in result.stdout
+
+
+def test_report_has_the_three_models_with_their_files(default_run):
+  run_dir, _ = default_run
+  with open(os.path.join(run_dir, "report.json")) as f:
+    saved = json.load(f)
+  teacher, student, int8 = saved["models"]
+  assert student["parameters"] < 0.1 * teacher["parameters"]
+  assert int8["bytes"] < student["bytes"] < teacher["bytes"]
+  assert abs(student["sparsity"] - 0.8) < 0.01
+  bundle = saved["artifacts"]["student int8 bundle"]
+  assert {"model.tflite", "manifest.json", "vocabularies"} <= set(os.listdir(bundle))
+  serving = os.path.join(saved["artifacts"]["student SavedModel"], "Format-Serving")
+  assert os.path.exists(os.path.join(serving, "assets.extra", "tf_serving_warmup_requests"))
 
 
 def test_mlmd_has_a_complete_execution_per_component(default_run):
@@ -121,7 +143,7 @@ def test_transformed_examples_match_the_vocabulary(default_run):
 def test_rerun_uses_the_cache(default_run):
   run_dir, _ = default_run
   result = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS),
-                   "--set", "teacher.training.max_epochs=3")
+                   *SHORT_TRAINING)
   assert result.returncode == 0, result.stderr[-3000:]
   cached = [l.split()[0] for l in result.stdout.splitlines() if " cached " in l]
   assert sorted(cached) == sorted(n for n in NODES if n != "ValidationGate") or \

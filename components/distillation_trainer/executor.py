@@ -15,8 +15,6 @@ from components.teacher_trainer.executor import METRICS_FILE as TEACHER_METRICS_
 from pipeline import configs
 
 REPORT_FILE = "compression_report.json"
-WARMUP_EXAMPLES = 32
-FIDELITY_ROWS = 4096
 
 
 class Executor(base_executor.BaseExecutor):
@@ -80,7 +78,7 @@ class Executor(base_executor.BaseExecutor):
     serving_dir = path_utils.serving_model_dir(model_artifact.uri)
     raw_eval = inputs.split_files(raw_examples.uri, "eval")
     warmup = [r.numpy() for r in tf.data.TFRecordDataset(raw_eval, compression_type="GZIP")
-              .take(WARMUP_EXAMPLES)]
+              .take(kd_config.warmup_examples)]
     export.export_serving_model(model, tft_output, sizes, serving_dir,
                                 cast_inputs=student.cast_ids,
                                 transformed_signature=student.student_input_signature(sizes),
@@ -94,7 +92,7 @@ class Executor(base_executor.BaseExecutor):
     tflite_model = export.convert_to_tflite(model, student.student_input_signature(sizes),
                                             representative)
     fidelity = export.int8_fidelity(model, tflite_model, eval_plain, student.cast_ids,
-                                    FIDELITY_ROWS)
+                                    kd_config.fidelity_rows)
     logging.info("DistillationTrainer: int8 vs float on %d eval rows: %s", fidelity["rows"],
                  fidelity)
     manifest = export.write_mobile_bundle(

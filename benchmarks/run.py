@@ -1,0 +1,124 @@
+"""`make bench`: quality and size figures, as ratios measured in one run.
+
+1. Runs the pipeline (synthetic data, default config unless --set says otherwise)
+   through DistillationTrainer into benchmarks/results/run.
+2. Trains the matrix-factorization baseline with the same TeacherTrainer code on
+   the same transformed split, so "the teacher beats MF" is measured, not assumed.
+3. Writes benchmarks/results.md (and results.json beside it): teacher vs MF,
+   student vs teacher, int8 vs float student.
+
+Timings are deliberately not reported as absolute numbers (the machines are
+shared); sizes and AUCs are deterministic given the seed.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _train_mf(config, outputs, folder):
+  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts
+  from components.teacher_trainer import executor
+  from pipeline import configs
+  # pylint: enable=g-import-not-at-top
+  mf_config = dataclasses.replace(config.teacher, architecture="mf")
+  model = standard_artifacts.Model()
+  model.uri = os.path.join(folder, "model")
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = os.path.join(folder, "model_run")
+  executor.Executor().Do(
+      {"examples": [outputs["Transform"]["transformed_examples"]],
+       "transform_graph": [outputs["Transform"]["transform_graph"]],
+       "schema": [outputs["ImportSchemaGen"]["schema"]]},
+      {"model": [model], "model_run": [model_run]},
+      {"teacher_config": configs.section_to_json(mf_config),
+       "transform_config": configs.section_to_json(config.transform),
+       "history_length": config.example_gen.history_length})
+  with open(os.path.join(model.uri, executor.METRICS_FILE)) as f:
+    return json.load(f)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--num-interactions", type=int, default=100_000)
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+  parser.add_argument("--output", default=os.path.join(HERE, "results"))
+  args = parser.parse_args(argv)
+  # pylint: disable=g-import-not-at-top
+  from pipeline import configs, report, runners
+  # pylint: enable=g-import-not-at-top
+  run_dir = os.path.join(args.output, "run")
+  config = configs.load_config(overrides=[f"output_dir={run_dir}", "runner=local",
+                                          f"synthetic.num_interactions={args.num_interactions}",
+                                          *args.set])
+  started = time.time()
+  runners.run_pipeline(config)
+  outputs = report.latest_outputs(config.metadata_path)
+  with open(os.path.join(outputs["DistillationTrainer"]["model_run"].uri,
+                         report.COMPRESSION_REPORT)) as f:
+    compression = json.load(f)
+  mf = _train_mf(config, outputs, os.path.join(args.output, "mf_baseline"))
+
+  teacher, student, tflite = compression["teacher"], compression["student"], compression["tflite"]
+  results = {
+      "num_interactions": args.num_interactions,
+      "overrides": args.set,
+      "teacher_vs_mf": {
+          "teacher_auc": teacher["eval"]["auc"], "mf_auc": mf["eval"]["auc"],
+          "auc_gain": teacher["eval"]["auc"] - mf["eval"]["auc"],
+          "teacher_auc_new_users": teacher["eval"]["auc_unknown_users"],
+          "mf_auc_new_users": mf["eval"]["auc_unknown_users"],
+      },
+      "student_vs_teacher": {
+          "parameter_ratio": compression["parameter_ratio"],
+          "saved_model_gzipped_ratio": (student["saved_model"]["gzipped_bytes"]
+                                        / teacher["saved_model_variables"]["gzipped_bytes"]),
+          "auc_teacher": teacher["eval"]["auc"], "auc_student": student["eval"]["auc"],
+          "auc_diff": student["eval"]["auc"] - teacher["eval"]["auc"],
+          "sparsity": student["sparsity"]["overall"],
+      },
+      "int8_vs_float": {
+          "tflite_bytes": tflite["bytes"], "tflite_gzipped_bytes": tflite["gzipped_bytes"],
+          **tflite["int8_vs_float"], "dtype_census": tflite["dtype_census"],
+      },
+      "wall_seconds": time.time() - started,
+  }
+  with open(os.path.join(args.output, "results.json"), "w") as f:
+    json.dump(results, f, indent=2, sort_keys=True)
+  lines = [
+      "# distillrec benchmark results", "",
+      f"Synthetic data, {args.num_interactions:,} interactions, overrides: "
+      f"{' '.join(args.set) or 'none'}. AUC on the eval split (later in time than train).", "",
+      "| comparison | figure |", "| --- | --- |",
+      f"| teacher (DCN-v2) AUC vs matrix factorization | {teacher['eval']['auc']:.4f} vs "
+      f"{mf['eval']['auc']:.4f} ({results['teacher_vs_mf']['auc_gain']:+.4f}) |",
+      f"| same, rows of users new in eval | {teacher['eval']['auc_unknown_users']:.4f} vs "
+      f"{mf['eval']['auc_unknown_users']:.4f} |",
+      f"| student / teacher parameters | {compression['parameter_ratio']:.3f} |",
+      f"| student SavedModel / teacher variables, gzipped bytes | "
+      f"{results['student_vs_teacher']['saved_model_gzipped_ratio']:.3f} |",
+      f"| student AUC - teacher AUC | {results['student_vs_teacher']['auc_diff']:+.4f} |",
+      f"| student sparsity (exported weights) | {student['sparsity']['overall']:.3f} |",
+      f"| int8 TFLite bytes (gzipped) | {tflite['bytes']:,} ({tflite['gzipped_bytes']:,}) |",
+      f"| int8 AUC - float student AUC | "
+      f"{tflite['int8_vs_float']['auc_int8'] - tflite['int8_vs_float']['auc_float']:+.4f} |",
+      f"| int8 vs float mean abs score diff | "
+      f"{tflite['int8_vs_float']['mean_abs_score_diff']:.4f} |",
+      f"| int8 tensor dtypes | {tflite['dtype_census']} |",
+  ]
+  with open(os.path.join(HERE, "results.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  print("\n".join(lines))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,38 @@
+"""TFLite conversion without QAT (the post-training-int8 baseline) is full-integer too."""
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from models import export, student
+from models.distillation_test import SIZES, _random_batches
+from pipeline import configs
+
+
+def test_post_training_int8_of_a_float_student_is_full_integer():
+  keras.utils.set_random_seed(0)
+  model = student.build_student(configs.StudentConfig(embedding_dim=8, hidden_layers=(16,)),
+                                SIZES, seed=0)
+  batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
+             for b, _ in _random_batches(20, 1, seed=1)]
+  tflite_model = export.convert_to_tflite(model, student.student_input_signature(SIZES),
+                                          lambda: iter(batches))
+  census = export.tflite_dtype_census(tflite_model)
+  assert set(census) <= {"int8", "int32"}, census
+  inputs, outputs = export.tflite_io(tflite_model)
+  assert {i["name"] for i in inputs} == set(export.model_inputs.MODEL_INPUTS)
+  assert outputs[0]["dtype"] == "int8"
+
+  # Scores follow the float model (random weights, so only loosely).
+  features, _ = next(_random_batches(1, 64, seed=2))
+  features = {k: v.astype(np.int32) if v.dtype == np.int64 else v for k, v in features.items()}
+  float_scores = tf.sigmoid(tf.reshape(model(features), [-1])).numpy()
+  int8_scores = export.tflite_predict(tflite_model, features)
+  assert np.mean(np.abs(float_scores - int8_scores)) < 0.05
+
+
+def test_file_sizes_gzip(tmp_path):
+  path = tmp_path / "zeros.bin"
+  path.write_bytes(bytes(10_000))
+  sizes = export.file_sizes([str(path)])
+  assert sizes["bytes"] == 10_000 and sizes["gzipped_bytes"] < 200
