@@ -26,25 +26,14 @@ def transformed_run(tmp_path_factory):
 def trained_teacher(transformed_run, tmp_path_factory):
   """The TeacherTrainer executor run on `transformed_run` (a few epochs): (model, model_run)."""
   # pylint: disable=g-import-not-at-top
-  from tfx.types import standard_artifacts
   from components.teacher_trainer import executor
   from pipeline import configs
   # pylint: enable=g-import-not-at-top
-  folder = tmp_path_factory.mktemp("teacher")
   outputs = transformed_run["outputs"]
   config = transformed_run["config"]
   teacher_config = configs.TeacherConfig(training=configs.TrainingConfig(
       max_epochs=4, early_stopping_patience=2, batch_size=256))
-  model = standard_artifacts.Model()
-  model.uri = str(folder / "model")
-  model_run = standard_artifacts.ModelRun()
-  model_run.uri = str(folder / "model_run")
-  executor.Executor().Do(
-      {"examples": [outputs["Transform"]["transformed_examples"]],
-       "transform_graph": [outputs["Transform"]["transform_graph"]],
-       "schema": [outputs["ImportSchemaGen"]["schema"]]},
-      {"model": [model], "model_run": [model_run]},
-      {"teacher_config": configs.section_to_json(teacher_config),
-       "transform_config": configs.section_to_json(config.transform),
-       "history_length": config.example_gen.history_length})
-  return model, model_run
+  return executor.train_outside_pipeline(
+      outputs["Transform"], outputs["ImportSchemaGen"]["schema"], teacher_config,
+      config.transform, config.example_gen.history_length,
+      str(tmp_path_factory.mktemp("teacher")))

@@ -24,24 +24,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _train_mf(config, outputs, folder):
+  """The matrix-factorization baseline, by the teacher's own code, on the same split."""
   # pylint: disable=g-import-not-at-top
-  from tfx.types import standard_artifacts
   from components.teacher_trainer import executor
-  from pipeline import configs
   # pylint: enable=g-import-not-at-top
-  mf_config = dataclasses.replace(config.teacher, architecture="mf")
-  model = standard_artifacts.Model()
-  model.uri = os.path.join(folder, "model")
-  model_run = standard_artifacts.ModelRun()
-  model_run.uri = os.path.join(folder, "model_run")
-  executor.Executor().Do(
-      {"examples": [outputs["Transform"]["transformed_examples"]],
-       "transform_graph": [outputs["Transform"]["transform_graph"]],
-       "schema": [outputs["ImportSchemaGen"]["schema"]]},
-      {"model": [model], "model_run": [model_run]},
-      {"teacher_config": configs.section_to_json(mf_config),
-       "transform_config": configs.section_to_json(config.transform),
-       "history_length": config.example_gen.history_length})
+  model, _ = executor.train_outside_pipeline(
+      outputs["Transform"], outputs["ImportSchemaGen"]["schema"],
+      dataclasses.replace(config.teacher, architecture="mf"), config.transform,
+      config.example_gen.history_length, folder)
   with open(os.path.join(model.uri, executor.METRICS_FILE)) as f:
     return json.load(f)
 

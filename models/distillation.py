@@ -186,7 +186,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
                        "best_eval_auc": float(max(history.history["val_auc"]))}
 
   if config.prune:
-    end_step = steps_per_epoch * max(config.pruning_epochs - 1, 1)
+    end_step = steps_per_epoch * config.pruning_ramp_epochs
     pruned = prune(model, config.target_sparsity, end_step, config.pruning_frequency_steps)
     compile_student(pruned, config.learning_rate, config.alpha, config.temperature)
     history = pruned.fit(train, validation_data=evaluation, epochs=config.pruning_epochs,

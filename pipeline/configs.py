@@ -139,17 +139,20 @@ class DistillationConfig:
   # alpha = 1 trains the student on labels only (the no-distillation baseline).
   alpha: float = 0.3
   temperature: float = 3.0
-  # Magnitude pruning of embeddings and Dense kernels to target_sparsity, ramped with
-  # PolynomialDecay over pruning_epochs of fine-tuning; prune = false skips it.
+  # Magnitude pruning of embeddings and Dense kernels to target_sparsity: sparsity ramps
+  # up (PolynomialDecay) over pruning_ramp_epochs, then fine-tuning goes on at the target
+  # for the rest of pruning_epochs; prune = false skips it.
   prune: bool = True
   target_sparsity: float = 0.8
-  pruning_epochs: int = 6
+  pruning_ramp_epochs: int = 4
+  pruning_epochs: int = 12
   pruning_frequency_steps: int = 50
   # Prune-preserving quantization-aware training; qat = false leaves the int8 model to
   # post-training quantization only (the no-QAT baseline).
   qat: bool = True
   qat_epochs: int = 3
-  learning_rate: float = 5e-4
+  # Learning rate of the pruning and QAT fine-tunes.
+  learning_rate: float = 1e-3
   # Train-split examples the TFLite converter calibrates int8 ranges on.
   representative_examples: int = 2000
   # Eval rows on which the int8 model is compared with the float student.
@@ -239,6 +242,10 @@ class PipelineConfig:
     if self.distillation.temperature <= 0:
       raise ValueError(f"distillation.temperature must be > 0, got "
                        f"{self.distillation.temperature}")
+    if not 1 <= self.distillation.pruning_ramp_epochs <= self.distillation.pruning_epochs:
+      raise ValueError(f"distillation.pruning_ramp_epochs must be in [1, pruning_epochs = "
+                       f"{self.distillation.pruning_epochs}], got "
+                       f"{self.distillation.pruning_ramp_epochs}")
     if not 0 <= self.distillation.target_sparsity < 1:
       raise ValueError(f"distillation.target_sparsity must be in [0, 1), got "
                        f"{self.distillation.target_sparsity}")

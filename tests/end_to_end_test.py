@@ -29,6 +29,7 @@ NUM_INTERACTIONS = 5000
 # Few epochs: this checks the wiring, not model quality (that is `make bench`).
 SHORT_TRAINING = ["--set", "teacher.training.max_epochs=3", "--set",
                   "student.training.max_epochs=3", "--set", "distillation.pruning_epochs=2",
+                  "--set", "distillation.pruning_ramp_epochs=1",
                   "--set", "distillation.qat_epochs=1",
                   "--set", "distillation.representative_examples=200"]
 

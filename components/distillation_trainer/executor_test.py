@@ -25,7 +25,7 @@ def distilled(transformed_run, trained_teacher, tmp_path_factory):
   config = transformed_run["config"]
   student_config = configs.StudentConfig(training=configs.TrainingConfig(
       max_epochs=6, early_stopping_patience=2, batch_size=256))
-  kd_config = configs.DistillationConfig(pruning_epochs=3, qat_epochs=1,
+  kd_config = configs.DistillationConfig(pruning_ramp_epochs=2, pruning_epochs=3, qat_epochs=1,
                                          representative_examples=300)
   artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),
                "model_run": standard_artifacts.ModelRun()}

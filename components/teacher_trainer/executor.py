@@ -77,3 +77,26 @@ class Executor(base_executor.BaseExecutor):
     model_artifact.set_float_custom_property("eval_auc", eval_metrics["auc"])
     model_artifact.set_int_custom_property("parameters", parameters)
 
+
+
+def train_outside_pipeline(transform_outputs: Dict[str, types.Artifact],
+                           schema: types.Artifact, teacher_config, transform_config,
+                           history_length: int, folder: str):
+  """Runs the executor on existing Transform outputs, writing under `folder`.
+
+  For tests and benchmarks (e.g. the matrix-factorization baseline on the very
+  split the pipeline's teacher used). Returns (model, model_run) artifacts.
+  """
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  model = standard_artifacts.Model()
+  model.uri = os.path.join(folder, "model")
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = os.path.join(folder, "model_run")
+  Executor().Do(
+      {"examples": [transform_outputs["transformed_examples"]],
+       "transform_graph": [transform_outputs["transform_graph"]], "schema": [schema]},
+      {"model": [model], "model_run": [model_run]},
+      {"teacher_config": configs.section_to_json(teacher_config),
+       "transform_config": configs.section_to_json(transform_config),
+       "history_length": history_length})
+  return model, model_run
