@@ -81,6 +81,7 @@ def failure_message(error: BaseException) -> str:
 def _quiet() -> None:
   """Hides library warnings and INFO logs (TF, Beam, TFX); set before they are imported."""
   warnings.filterwarnings("ignore")
+  os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes too
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
   logging.getLogger().setLevel(logging.ERROR)
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top

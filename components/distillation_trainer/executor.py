@@ -62,7 +62,9 @@ class Executor(base_executor.BaseExecutor):
     teacher_signature = teacher.signatures[export.TRANSFORMED_SIGNATURE]
     teacher_fn = lambda batch: teacher_signature(**batch)["logit"]  # pylint: disable=unnecessary-lambda-assignment
     train = distillation.with_teacher_logits(train_plain, teacher_fn, student.cast_ids)
-    evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn, student.cast_ids)
+    # The eval split is read in the same order every epoch: its teacher logits are kept.
+    evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn,
+                                                  student.cast_ids).cache()
 
     keras.utils.set_random_seed(seed)
     model = student.build_student(student_config, sizes, seed=seed)
