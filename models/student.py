@@ -31,7 +31,7 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
   """config: pipeline.configs.StudentConfig. Returns logits [batch, 1]."""
   inputs = {name: keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype, name=name)
             for name, spec in student_input_signature(sizes).items()}
-  x = embed_features(inputs, sizes, config.embedding_dim, config.attribute_embedding_dim,
+  x, _ = embed_features(inputs, sizes, config.embedding_dim, config.attribute_embedding_dim,
                      config.embedding_l2, config.user_id_dropout, config.item_id_dropout, seed)
   for index, units in enumerate(config.hidden_layers):
     x = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(x)

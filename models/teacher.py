@@ -29,7 +29,8 @@ def attribute_sizes(sizes: model_inputs.InputSizes):
 
 def embed_features(inputs, sizes, embedding_dim: int, attribute_dim: int, l2: float,
                    user_id_dropout: float, item_id_dropout: float, seed: int):
-  """Concatenated embeddings and numeric features: the x0 of a ranking model."""
+  """(x0, vectors): concatenated embeddings and numeric features, the x0 of a ranking
+  model, and the user, item and pooled-history vectors (same width) by name."""
   regularizer = keras.regularizers.l2(l2) if l2 else None
   user = IdDropout(user_id_dropout, sizes.user_oov_id, seed=seed,
                    name="user_id_dropout")(inputs[features.USER_INDEX])
@@ -42,18 +43,19 @@ def embed_features(inputs, sizes, embedding_dim: int, attribute_dim: int, l2: fl
   genre_table = keras.layers.Embedding(sizes.genres, attribute_dim, name="genre_embedding")
   history = inputs[features.HISTORY_INDEX]
   genres = inputs[features.GENRE_INDEX]
-  parts = [
-      user_table(user),
-      item_table(item),
-      MaskedMeanPooling(sizes.history_length, name="history_pooling")(
+  vectors = {
+      "user": user_table(user),
+      "item": item_table(item),
+      "history": MaskedMeanPooling(sizes.history_length, name="history_pooling")(
           [item_table(history), history]),
-      MaskedMeanPooling(sizes.max_genres, name="genre_pooling")([genre_table(genres), genres]),
-  ]
+  }
+  parts = list(vectors.values()) + [
+      MaskedMeanPooling(sizes.max_genres, name="genre_pooling")([genre_table(genres), genres])]
   for key, size in attribute_sizes(sizes).items():
     parts.append(keras.layers.Embedding(size, attribute_dim, name=f"{key}_embedding")(inputs[key]))
   for key in model_inputs.FLOAT_SCALAR_INPUTS:
     parts.append(keras.layers.Reshape((1,), name=f"{key}_column")(inputs[key]))
-  return keras.layers.Concatenate(name="x0")(parts)
+  return keras.layers.Concatenate(name="x0")(parts), vectors
 
 
 def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> keras.Model:
@@ -61,8 +63,14 @@ def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
   inputs = build_inputs(sizes)
   if config.architecture == "mf":
     return build_matrix_factorization(inputs, config, sizes, seed)
-  x0 = embed_features(inputs, sizes, config.embedding_dim, config.attribute_embedding_dim,
-                      config.embedding_l2, config.user_id_dropout, config.item_id_dropout, seed)
+  x0, vectors = embed_features(inputs, sizes, config.embedding_dim,
+                               config.attribute_embedding_dim, config.embedding_l2,
+                               config.user_id_dropout, config.item_id_dropout, seed)
+  # Explicit dot products (user . item, history . item) next to the crosses: the
+  # teacher contains matrix factorization instead of having to learn it through
+  # dropout-noised crosses (without them it lost to plain MF on the synthetic data).
+  dots = [keras.layers.Dot(axes=1, name=f"{name}_dot_item")([vectors[name], vectors["item"]])
+          for name in ("user", "history")]
   x0 = keras.layers.Dropout(config.dropout, seed=seed, name="x0_dropout")(x0)
   cross = x0
   for index in range(config.num_cross_layers):
@@ -74,7 +82,7 @@ def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
     deep = keras.layers.Dense(units, activation="relu", name=f"deep_{index}")(deep)
     deep = keras.layers.Dropout(config.dropout, seed=seed + index + 2,
                                 name=f"deep_{index}_dropout")(deep)
-  combined = keras.layers.Concatenate(name="cross_and_deep")([cross, deep])
+  combined = keras.layers.Concatenate(name="cross_deep_dots")([cross, deep] + dots)
   logit = keras.layers.Dense(1, name="logit")(combined)
   return keras.Model(inputs, logit, name="teacher_dcn")
 
