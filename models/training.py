@@ -1,8 +1,7 @@
 """The training loop shared by teacher and student: early stopping on eval AUC, TensorBoard."""
 
 import logging
-import os
-from typing import Dict, Iterable, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -33,7 +32,6 @@ def compile_model(model: keras.Model, learning_rate: float,
 
 def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
         training_config, log_dir: str, name: str,
-        extra_callbacks: Iterable[keras.callbacks.Callback] = (),
         max_epochs: Optional[int] = None) -> keras.callbacks.History:
   """Fits until eval AUC stops improving for `early_stopping_patience` epochs.
 
@@ -45,7 +43,6 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
                                     restore_best_weights=True),
       keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
       _EpochLog(name),
-      *extra_callbacks,
   ]
   return model.fit(train, validation_data=evaluation,
                    epochs=max_epochs or training_config.max_epochs,
@@ -76,7 +73,3 @@ def evaluate(model_fn, dataset: tf.data.Dataset, user_oov_id: int) -> Dict[str, 
 
 def count_parameters(model: keras.Model) -> int:
   return int(sum(np.prod(w.shape) for w in model.weights if w.trainable))
-
-
-def tensorboard_dir(model_run_uri: str, name: str) -> str:
-  return os.path.join(model_run_uri, name)

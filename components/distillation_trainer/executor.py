@@ -49,6 +49,9 @@ class Executor(base_executor.BaseExecutor):
     spec = tft_output.transformed_feature_spec()
     training_config = student_config.training
     seed = training_config.seed
+    # Seeded before anything random is built: the shuffle's order depends on the global
+    # seed too, so datasets built first would depend on what ran before in this process.
+    keras.utils.set_random_seed(seed)
     train_files = inputs.split_files(examples.uri, "train")
     eval_files = inputs.split_files(examples.uri, "eval")
     train_plain = inputs.make_dataset(train_files, spec, training_config.batch_size, True, seed,
@@ -66,7 +69,6 @@ class Executor(base_executor.BaseExecutor):
     evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn,
                                                   student.cast_ids).cache()
 
-    keras.utils.set_random_seed(seed)
     model = student.build_student(student_config, sizes, seed=seed)
     student_parameters = training.count_parameters(model)
     logging.info("DistillationTrainer: student with %d parameters, alpha=%s T=%s",
@@ -75,7 +77,6 @@ class Executor(base_executor.BaseExecutor):
                                          model_run.uri, steps_per_epoch)
     student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
                                      eval_plain, sizes.user_oov_id)
-    teacher_eval = training.evaluate(teacher_fn, eval_plain, sizes.user_oov_id)
 
     serving_dir = path_utils.serving_model_dir(model_artifact.uri)
     raw_eval = inputs.split_files(raw_examples.uri, "eval")
@@ -109,7 +110,8 @@ class Executor(base_executor.BaseExecutor):
         "teacher": {
             "parameters": teacher_summary["parameters"],
             "saved_model_variables": export.file_sizes(export.tree_files(teacher_variables)),
-            "eval": teacher_eval,
+            # TeacherTrainer evaluated the same eval split; its figures are not recomputed.
+            "eval": teacher_summary["eval"],
         },
         "student": {
             "parameters": student_parameters,
@@ -136,3 +138,33 @@ class Executor(base_executor.BaseExecutor):
     mobile_artifact.set_float_custom_property("eval_auc", fidelity["auc_int8"])
     mobile_artifact.set_string_custom_property("format", "tflite")
 
+
+
+def train_outside_pipeline(outputs: Dict[str, Dict[str, types.Artifact]],
+                           teacher: types.Artifact, student_config, distillation_config,
+                           transform_config, history_length: int, folder: str):
+  """Runs the executor on an existing run's outputs and teacher, writing under `folder`.
+
+  outputs: {component id: {output key: artifact}} of a run through Transform. For
+  tests and benchmarks (e.g. the student without distillation, alpha = 1, trained
+  from the very split and teacher the pipeline's student used). Returns the
+  artifacts {"model", "mobile_model", "model_run"} and the compression report.
+  """
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),
+               "model_run": standard_artifacts.ModelRun()}
+  for key, artifact in artifacts.items():
+    artifact.uri = os.path.join(folder, key)
+  Executor().Do(
+      {"examples": [outputs["Transform"]["transformed_examples"]],
+       "raw_examples": [outputs["InteractionsExampleGen"]["examples"]],
+       "transform_graph": [outputs["Transform"]["transform_graph"]],
+       "schema": [outputs["ImportSchemaGen"]["schema"]],
+       "teacher_model": [teacher]},
+      {key: [artifact] for key, artifact in artifacts.items()},
+      {"student_config": configs.section_to_json(student_config),
+       "distillation_config": configs.section_to_json(distillation_config),
+       "transform_config": configs.section_to_json(transform_config),
+       "history_length": history_length})
+  with open(os.path.join(artifacts["model_run"].uri, REPORT_FILE)) as f:
+    return artifacts, json.load(f)

@@ -41,6 +41,9 @@ class Executor(base_executor.BaseExecutor):
                                                     int(exec_properties["history_length"]))
     spec = tft_output.transformed_feature_spec()
     training_config = teacher_config.training
+    # Seeded before anything random is built: the shuffle's order depends on the global
+    # seed too, so datasets built first would depend on what ran before in this process.
+    keras.utils.set_random_seed(training_config.seed)
     train = inputs.make_dataset(inputs.split_files(examples.uri, "train"), spec,
                                 training_config.batch_size, shuffle=True,
                                 seed=training_config.seed,
@@ -49,7 +52,6 @@ class Executor(base_executor.BaseExecutor):
                                      4 * training_config.batch_size, shuffle=False,
                                      seed=training_config.seed)
 
-    keras.utils.set_random_seed(training_config.seed)
     model = teacher.build_teacher(teacher_config, sizes, seed=training_config.seed)
     parameters = training.count_parameters(model)
     logging.info("TeacherTrainer: %s with %d parameters, %s", model.name, parameters, sizes)
