@@ -12,10 +12,14 @@ Signatures:
 Models are saved under a temporary name and renamed into place.
 """
 
+import contextlib
 import gzip
-import json
 import hashlib
+import json
+import logging
 import os
+import sys
+import tempfile
 from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
@@ -164,6 +168,34 @@ VOCABULARY_DIR = "vocabularies"
 SCORE_OUTPUT = "score"
 
 
+@contextlib.contextmanager
+def _native_stderr_to_log(what: str):
+  """Moves what native code writes to file descriptor 2 meanwhile into the log.
+
+  The TFLite converter's C++ code prints its settings and MLIR notes straight to
+  stderr, past Python's logging; they go to the debug log, or to the error log
+  when the block fails.
+  """
+  sys.stderr.flush()
+  saved = os.dup(2)
+  failed = False
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    except BaseException:
+      failed = True
+      raise
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      text = captured.read().decode(errors="replace").strip()
+      if text:
+        (logging.error if failed else logging.debug)("%s wrote:\n%s", what, text)
+
+
 def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
                       representative_batches: Callable[[], Iterable[Dict[str, tf.Tensor]]]
                       ) -> bytes:
@@ -184,12 +216,14 @@ def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
   converter.inference_input_type = tf.int8
   converter.inference_output_type = tf.int8
-  return converter.convert()
+  with _native_stderr_to_log("TFLite converter"):
+    return converter.convert()
 
 
 def _interpreter(tflite_model: bytes):
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  return Interpreter(model_content=tflite_model)
+  with _native_stderr_to_log("TFLite interpreter"):
+    return Interpreter(model_content=tflite_model)
 
 
 def tflite_dtype_census(tflite_model: bytes) -> Dict[str, int]:
@@ -229,7 +263,9 @@ def tflite_predict(tflite_model: bytes, batch: Dict[str, np.ndarray]) -> np.ndar
   details = interpreter.get_input_details()
   for detail in details:
     interpreter.resize_tensor_input(detail["index"], [size] + list(detail["shape"][1:]))
-  interpreter.allocate_tensors()
+  # Allocation applies the XNNPACK delegate, which announces itself on stderr once.
+  with _native_stderr_to_log("TFLite interpreter"):
+    interpreter.allocate_tensors()
   for detail in details:
     value = np.asarray(batch[_input_key(detail["name"])])
     if detail["dtype"] == np.int8:

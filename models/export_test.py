@@ -1,6 +1,11 @@
-"""TFLite conversion without QAT (the post-training-int8 baseline) is full-integer too."""
+"""TFLite conversion without QAT (the post-training-int8 baseline) is full-integer too; native
+stderr of the converter goes to the log."""
+
+import logging
+import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras as keras
 
@@ -36,3 +41,21 @@ def test_file_sizes_gzip(tmp_path):
   path.write_bytes(bytes(10_000))
   sizes = export.file_sizes([str(path)])
   assert sizes["bytes"] == 10_000 and sizes["gzipped_bytes"] < 200
+
+
+def test_native_stderr_goes_to_the_log_and_fd_2_comes_back(caplog, capfd):
+  caplog.set_level(logging.DEBUG)
+  with export._native_stderr_to_log("native step"):  # pylint: disable=protected-access
+    os.write(2, b"fully_quantize: 0\n")
+  os.write(2, b"after\n")
+  assert capfd.readouterr().err == "after\n"
+  assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+      (logging.DEBUG, "native step wrote:\nfully_quantize: 0")]
+
+  caplog.clear()
+  with pytest.raises(ValueError):
+    with export._native_stderr_to_log("native step"):  # pylint: disable=protected-access
+      os.write(2, b"error: op not supported\n")
+      raise ValueError("conversion failed")
+  assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+      (logging.ERROR, "native step wrote:\nerror: op not supported")]
