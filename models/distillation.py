@@ -188,22 +188,30 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   if config.prune:
     end_step = steps_per_epoch * config.pruning_ramp_epochs
     pruned = prune(model, config.target_sparsity, end_step, config.pruning_frequency_steps)
-    compile_student(pruned, config.learning_rate, config.alpha, config.temperature)
+    compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature)
+    # Epochs are compared, and the best one kept, only from the ramp's last epoch on,
+    # when the sparsity has reached its target: earlier ones are denser, hence better.
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=config.pruning_early_stopping_patience,
+        restore_best_weights=True, start_from_epoch=config.pruning_ramp_epochs - 1)
     history = pruned.fit(train, validation_data=evaluation, epochs=config.pruning_epochs,
                          callbacks=pruning_callbacks() + [
+                             stopper, training.EpochLog("student pruning"),
                              keras.callbacks.TensorBoard(os.path.join(log_dir, "prune"))],
                          verbose=0)
     model = strip_pruning(pruned)
-    stages["prune"] = {"epochs": config.pruning_epochs,
-                       "eval_auc": float(history.history["val_auc"][-1]),
+    stages["prune"] = {"epochs": len(history.history["loss"]),
+                       "best_epoch": stopper.best_epoch + 1,
+                       "eval_auc": float(history.history["val_auc"][stopper.best_epoch]),
                        "sparsity": sparsity_report(kernel_weights(model))["overall"]}
     logging.info("student pruned: %s", stages["prune"])
 
   if config.qat:
     model = quantize_aware(model)
-    compile_student(model, config.learning_rate, config.alpha, config.temperature)
+    compile_student(model, config.qat_learning_rate, config.alpha, config.temperature)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
-                        callbacks=[keras.callbacks.TensorBoard(os.path.join(log_dir, "qat"))],
+                        callbacks=[training.EpochLog("student QAT"),
+                                   keras.callbacks.TensorBoard(os.path.join(log_dir, "qat"))],
                         verbose=0)
     stages["qat"] = {"epochs": config.qat_epochs,
                      "eval_auc": float(history.history["val_auc"][-1]),

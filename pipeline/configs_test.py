@@ -31,6 +31,9 @@ def test_yaml_then_flags_override(tmp_path):
     ("data.format=excel", "data.format must be one of auto, ml-100k"),
     ("data.max_bad_row_fraction=2", "data.max_bad_row_fraction must be in [0, 1), got 2.0"),
     ("runner=airflow", "runner must be 'beam' or 'local'"),
+    ("distillation.pruning_ramp_epochs=40", "pruning_ramp_epochs must be in [1, pruning_epochs"),
+    ("distillation.pruning_early_stopping_patience=0",
+     "distillation.pruning_early_stopping_patience must be >= 1, got 0"),
     ("nonsense", "must look like section.key=value"),
 ])
 def test_bad_values_name_the_knob(override, message):
