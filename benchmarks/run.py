@@ -4,8 +4,12 @@
    through DistillationTrainer into benchmarks/results/run.
 2. Trains the matrix-factorization baseline with the same TeacherTrainer code on
    the same transformed split, so "the teacher beats MF" is measured, not assumed.
-3. Writes benchmarks/results.md (and results.json beside it): teacher vs MF,
-   student vs teacher, int8 vs float student.
+3. Trains more students on the same split from the same teacher, by the
+   DistillationTrainer code and config only: without distillation (alpha = 1), at the
+   other temperatures of 2-4, and the pipeline's setting with another seed (how much of a
+   difference is seed noise). `--no-sweep` skips this.
+4. Writes benchmarks/results.md (and results.json beside it): teacher vs MF,
+   student vs teacher, int8 vs float student, the distillation sweep.
 
 Timings are deliberately not reported as absolute numbers (the machines are
 shared); sizes and AUCs are deterministic given the seed.
@@ -15,10 +19,12 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF C++ warnings, e.g. end of each dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -36,16 +42,65 @@ def _train_mf(config, outputs, folder):
     return json.load(f)
 
 
+def _sweep_settings(config):
+  """(name, DistillationConfig, StudentConfig) of the students trained besides the pipeline's."""
+  kd, student = config.distillation, config.student
+  settings = [("no distillation (alpha=1)", dataclasses.replace(kd, alpha=1.0), student)]
+  for temperature in (2.0, 3.0, 4.0):
+    if temperature != kd.temperature:
+      settings.append((f"alpha={kd.alpha:g} T={temperature:g}",
+                       dataclasses.replace(kd, temperature=temperature), student))
+  seed = student.training.seed + 1
+  settings.append((f"alpha={kd.alpha:g} T={kd.temperature:g}, seed {seed}", kd,
+                   dataclasses.replace(student, training=dataclasses.replace(
+                       student.training, seed=seed))))
+  return settings
+
+
+def _sweep_row(name, compression):
+  student, stages = compression["student"], compression["student"]["stages"]
+  return {"student": name,
+          "distill_epochs": stages["distill"]["epochs"],
+          "auc_before_pruning": stages["distill"]["best_eval_auc"],
+          "auc_after_pruning": stages.get("prune", {}).get("eval_auc"),
+          "auc_final_float": student["eval"]["auc"],
+          "auc_int8": compression["tflite"]["int8_vs_float"]["auc_int8"]}
+
+
+def _distillation_sweep(config, outputs, folder):
+  """Students by the DistillationTrainer code on the pipeline's split and teacher."""
+  # pylint: disable=g-import-not-at-top
+  from components.distillation_trainer import executor
+  # pylint: enable=g-import-not-at-top
+  rows = []
+  for index, (name, kd, student) in enumerate(_sweep_settings(config)):
+    print(f"make bench: training student {index + 1}: {name}", flush=True)
+    _, compression = executor.train_outside_pipeline(
+        outputs, outputs["TeacherTrainer"]["model"], student, kd, config.transform,
+        config.example_gen.history_length, os.path.join(folder, f"student_{index + 1}"))
+    rows.append(_sweep_row(name, compression))
+  return rows
+
+
+def _format(value):
+  return "-" if value is None else f"{value:.4f}"
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--num-interactions", type=int, default=100_000)
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
   parser.add_argument("--output", default=os.path.join(HERE, "results"))
+  parser.add_argument("--no-sweep", dest="sweep", action="store_false",
+                      help="skip the students trained besides the pipeline's")
   args = parser.parse_args(argv)
   # pylint: disable=g-import-not-at-top
   from pipeline import configs, report, runners
   # pylint: enable=g-import-not-at-top
   run_dir = os.path.join(args.output, "run")
+  # A benchmark measures this code: nothing is reused from an earlier run's cache.
+  for folder in ("run", "mf_baseline", "students"):
+    shutil.rmtree(os.path.join(args.output, folder), ignore_errors=True)
   config = configs.load_config(overrides=[f"output_dir={run_dir}", "runner=local",
                                           f"synthetic.num_interactions={args.num_interactions}",
                                           *args.set])
@@ -56,6 +111,10 @@ def main(argv=None) -> int:
                          report.COMPRESSION_REPORT)) as f:
     compression = json.load(f)
   mf = _train_mf(config, outputs, os.path.join(args.output, "mf_baseline"))
+  kd = config.distillation
+  sweep = [_sweep_row(f"alpha={kd.alpha:g} T={kd.temperature:g} (the pipeline's)", compression)]
+  if args.sweep:
+    sweep += _distillation_sweep(config, outputs, os.path.join(args.output, "students"))
 
   teacher, student, tflite = compression["teacher"], compression["student"], compression["tflite"]
   results = {
@@ -79,6 +138,7 @@ def main(argv=None) -> int:
           "tflite_bytes": tflite["bytes"], "tflite_gzipped_bytes": tflite["gzipped_bytes"],
           **tflite["int8_vs_float"], "dtype_census": tflite["dtype_census"],
       },
+      "distillation_sweep": sweep,
       "wall_seconds": time.time() - started,
   }
   with open(os.path.join(args.output, "results.json"), "w") as f:
@@ -103,7 +163,16 @@ def main(argv=None) -> int:
       f"| int8 vs float mean abs score diff | "
       f"{tflite['int8_vs_float']['mean_abs_score_diff']:.4f} |",
       f"| int8 tensor dtypes | {tflite['dtype_census']} |",
+      "", "Students of the same size from the same teacher and split (eval AUC; the teacher: "
+      f"{teacher['eval']['auc']:.4f}). Before pruning: best epoch of distillation; final: "
+      "after pruning and QAT, float; int8: the TFLite model.", "",
+      "| student | epochs | before pruning | after pruning | final | int8 |",
+      "| --- | --- | --- | --- | --- | --- |",
   ]
+  for row in sweep:
+    lines.append(f"| {row['student']} | {row['distill_epochs']} | "
+                 f"{_format(row['auc_before_pruning'])} | {_format(row['auc_after_pruning'])} | "
+                 f"{_format(row['auc_final_float'])} | {_format(row['auc_int8'])} |")
   with open(os.path.join(HERE, "results.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
