@@ -166,7 +166,7 @@ def main(argv=None) -> int:
       "", "Students of the same size from the same teacher and split (eval AUC; the teacher: "
       f"{teacher['eval']['auc']:.4f}). Before pruning: best epoch of distillation; final: "
       "after pruning and QAT, float; int8: the TFLite model.", "",
-      "| student | epochs | before pruning | after pruning | final | int8 |",
+      "| student | KD epochs | before pruning | after pruning | final | int8 |",
       "| --- | --- | --- | --- | --- | --- |",
   ]
   for row in sweep:
