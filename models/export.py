@@ -222,8 +222,7 @@ def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
 
 def _interpreter(tflite_model: bytes):
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  with _native_stderr_to_log("TFLite interpreter"):
-    return Interpreter(model_content=tflite_model)
+  return Interpreter(model_content=tflite_model)
 
 
 def tflite_dtype_census(tflite_model: bytes) -> Dict[str, int]:
