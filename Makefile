@@ -1,5 +1,6 @@
 # distillrec: `make run` runs the pipeline on the embedded synthetic data,
-# `make test` runs the test suite. Both create .venv on first use.
+# `make test` runs the test suite (`make test-fast`: the quick tier only).
+# All create .venv on first use.
 SHELL := /bin/bash
 export TF_USE_LEGACY_KERAS := 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -15,7 +16,7 @@ PYTHON310 := $(shell if python3.10 -c 'import sys' >/dev/null 2>&1; then command
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench clean
+.PHONY: venv run test test-fast bench clean
 
 $(STAMP): setup.py constraints.txt
 	@if [ ! -x "$(PY)" ]; then \
@@ -35,6 +36,10 @@ run: venv
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick tier: everything but the tests marked slow (pipeline runs, model training).
+test-fast: venv
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) benchmarks/run.py $(ARGS)

@@ -1,4 +1,10 @@
-"""Test-wide setup: Keras 2 for TF-MOT/TFRS, quiet TensorFlow logs."""
+"""Test-wide setup: Keras 2 for TF-MOT/TFRS, quiet TensorFlow logs, shared small fixtures.
+
+Tests come in two tiers: `slow` ones (marked; they run a pipeline or train a model)
+and the rest, the quick tier (`make test-fast`). `make test` runs both.
+"""
+import dataclasses
+import json
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -6,34 +12,121 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+# A tiny synthetic data set: enough rows for every split and vocabulary, seconds to build.
+TINY_INTERACTIONS = 6000
+TINY_SEED = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformedData:
+  """A tiny synthetic data set through InteractionsExampleGen and Transform (as artifacts)."""
+  raw_examples: object  # standard_artifacts.Examples
+  transformed_examples: object  # standard_artifacts.Examples
+  transform_graph: object  # standard_artifacts.TransformGraph
+  transform_config: object  # models.hparams.TransformConfig
+
+
+def _beam_context(executor_class, folder):
+  return executor_class.Context(beam_pipeline_args=["--direct_running_mode=in_memory"],
+                                tmp_dir=os.path.join(folder, ".tmp"), unique_id="test")
+
 
 @pytest.fixture(scope="session")
-def transformed_run(tmp_path_factory):
-  """A small synthetic run through Transform (LocalDagRunner), shared by trainer tests.
+def transformed_data(tmp_path_factory) -> TransformedData:
+  """ExampleGen's and Transform's executors on TINY_INTERACTIONS synthetic rows.
 
-  Returns {"config": PipelineConfig, "outputs": {node: {key: artifact}}}.
+  Built once per session by calling the executors directly (no orchestrator, no
+  ML Metadata): the trainers' tests need their outputs, not a pipeline run.
   """
-  from pipeline import configs, report, runners  # pylint: disable=g-import-not-at-top
-  run_dir = tmp_path_factory.mktemp("transformed_run")
-  config = configs.load_config(overrides=[
-      f"output_dir={run_dir}", "runner=local", "until=Transform",
-      "synthetic.num_interactions=6000", "synthetic.seed=3"])
-  runners.run_pipeline(config)
-  return {"config": config, "outputs": report.latest_outputs(config.metadata_path)}
+  # pylint: disable=g-import-not-at-top
+  from tfx.components.transform import executor as transform_executor
+  from tfx.types import standard_artifacts
+  from components.interactions_example_gen import executor as example_gen_executor
+  from interactions import synthetic
+  from interactions.config import DataConfig, ExampleGenConfig
+  from models.hparams import TransformConfig
+  import schemas
+  from models import fileio
+  # pylint: enable=g-import-not-at-top
+  root = str(tmp_path_factory.mktemp("transformed_data"))
+  data_dir = os.path.join(root, "data")
+  synthetic.write_dataset(synthetic.make_spec(TINY_INTERACTIONS, seed=TINY_SEED), data_dir)
+
+  def artifact(cls, name):
+    result = cls()
+    result.uri = os.path.join(root, name)
+    os.makedirs(result.uri, exist_ok=True)
+    return result
+
+  raw = artifact(standard_artifacts.Examples, "raw_examples")
+  example_gen_executor.Executor(_beam_context(example_gen_executor.Executor, root)).Do(
+      {}, {"examples": [raw]},
+      {"input_base": data_dir, "data_config": DataConfig().to_json(),
+       "example_gen_config": ExampleGenConfig().to_json()})
+
+  schema = artifact(standard_artifacts.Schema, "schema")
+  fileio.write_text(os.path.join(schema.uri, "schema.pbtxt"),
+                    schemas.curated_schema(ExampleGenConfig().history_length))
+
+  transform_config = TransformConfig()
+  transform_graph = artifact(standard_artifacts.TransformGraph, "transform_graph")
+  transformed = artifact(standard_artifacts.Examples, "transformed_examples")
+  transform_executor.Executor(_beam_context(transform_executor.Executor, root)).Do(
+      {"examples": [raw], "schema": [schema]},
+      {"transform_graph": [transform_graph], "transformed_examples": [transformed]},
+      {"preprocessing_fn": "models.preprocessing.preprocessing_fn",
+       "custom_config": json.dumps(transform_config.custom_config()),
+       "disable_statistics": 1, "force_tf_compat_v1": 0})
+  return TransformedData(raw, transformed, transform_graph, transform_config)
 
 
 @pytest.fixture(scope="session")
-def trained_teacher(transformed_run, tmp_path_factory):
-  """The TeacherTrainer executor run on `transformed_run` (a few epochs): (model, model_run)."""
+def trained_teacher(transformed_data, tmp_path_factory):
+  """TeacherTrainer's executor on `transformed_data` (a few epochs): (model, model_run)."""
   # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts
   from components.teacher_trainer import executor
-  from pipeline import configs
+  from models.hparams import TeacherConfig, TrainingConfig
   # pylint: enable=g-import-not-at-top
-  outputs = transformed_run["outputs"]
-  config = transformed_run["config"]
-  teacher_config = configs.TeacherConfig(training=configs.TrainingConfig(
+  folder = str(tmp_path_factory.mktemp("teacher"))
+  model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+  model.uri, model_run.uri = os.path.join(folder, "model"), os.path.join(folder, "model_run")
+  teacher_config = TeacherConfig(training=TrainingConfig(
       max_epochs=4, early_stopping_patience=2, batch_size=256))
-  return executor.train_outside_pipeline(
-      outputs["Transform"], outputs["ImportSchemaGen"]["schema"], teacher_config,
-      config.transform, config.example_gen.history_length,
-      str(tmp_path_factory.mktemp("teacher")))
+  executor.Executor().Do(
+      {"examples": [transformed_data.transformed_examples],
+       "transform_graph": [transformed_data.transform_graph]},
+      {"model": [model], "model_run": [model_run]},
+      {"teacher_config": teacher_config.to_json(),
+       "transform_config": transformed_data.transform_config.to_json()})
+  return model, model_run
+
+
+@pytest.fixture(scope="session")
+def trained_student(transformed_data, trained_teacher, tmp_path_factory):
+  """DistillationTrainer's executor on the fixture and teacher (short stages, to the end:
+  pruning, QAT, SavedModel, int8 bundle): {"model", "mobile_model", "model_run"}."""
+  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts
+  from components.distillation_trainer import executor
+  from models.hparams import DistillationConfig, StudentConfig, TrainingConfig
+  # pylint: enable=g-import-not-at-top
+  folder = str(tmp_path_factory.mktemp("student"))
+  student_config = StudentConfig(training=TrainingConfig(
+      max_epochs=6, early_stopping_patience=2, batch_size=256))
+  kd_config = DistillationConfig(pruning_ramp_epochs=2, pruning_epochs=3, qat_epochs=1,
+                                 representative_examples=300)
+  artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),
+               "model_run": standard_artifacts.ModelRun()}
+  for key, artifact in artifacts.items():
+    artifact.uri = os.path.join(folder, key)
+  executor.Executor().Do(
+      {"examples": [transformed_data.transformed_examples],
+       "raw_examples": [transformed_data.raw_examples],
+       "transform_graph": [transformed_data.transform_graph],
+       "teacher_model": [trained_teacher[0]]},
+      {key: [artifact] for key, artifact in artifacts.items()},
+      {"student_config": student_config.to_json(),
+       "distillation_config": kd_config.to_json(),
+       "transform_config": transformed_data.transform_config.to_json()})
+  return artifacts

@@ -17,7 +17,6 @@ shared); sizes and AUCs are deterministic given the seed.
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import sys
@@ -29,17 +28,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF C++ warnings, e.g. end 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _train_mf(config, outputs, folder):
+def _artifact_paths(outputs):
+  """The URIs the trainers read, from the pipeline run's {node: {key: artifact}}."""
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  transform = outputs["Transform"]
+  teacher = outputs["TeacherTrainer"]["model"]
+  return {"examples": transform["transformed_examples"].uri,
+          "transform_graph": transform["transform_graph"].uri,
+          "raw_examples": outputs["InteractionsExampleGen"]["examples"].uri,
+          "teacher_dir": teacher.uri,
+          "teacher_serving_dir": path_utils.serving_model_dir(teacher.uri)}
+
+
+def _train_mf(config, paths, folder):
   """The matrix-factorization baseline, by the teacher's own code, on the same split."""
-  # pylint: disable=g-import-not-at-top
-  from components.teacher_trainer import executor
-  # pylint: enable=g-import-not-at-top
-  model, _ = executor.train_outside_pipeline(
-      outputs["Transform"], outputs["ImportSchemaGen"]["schema"],
+  from models import teacher_trainer  # pylint: disable=g-import-not-at-top
+  return teacher_trainer.run(
+      paths["examples"], paths["transform_graph"],
       dataclasses.replace(config.teacher, architecture="mf"), config.transform,
-      config.example_gen.history_length, folder)
-  with open(os.path.join(model.uri, executor.METRICS_FILE)) as f:
-    return json.load(f)
+      serving_dir=os.path.join(folder, "model"), log_dir=os.path.join(folder, "model_run"))
 
 
 def _sweep_settings(config):
@@ -58,26 +65,32 @@ def _sweep_settings(config):
 
 
 def _sweep_row(name, compression):
-  student, stages = compression["student"], compression["student"]["stages"]
+  student, stages = compression.student, compression.student.stages
   return {"student": name,
           "distill_epochs": stages["distill"]["epochs"],
           "auc_before_pruning": stages["distill"]["best_eval_auc"],
           "auc_after_pruning": stages.get("prune", {}).get("eval_auc"),
-          "auc_final_float": student["eval"]["auc"],
-          "auc_int8": compression["tflite"]["int8_vs_float"]["auc_int8"]}
+          "auc_final_float": student.eval.auc,
+          "auc_int8": compression.tflite.int8_vs_float.auc_int8}
 
 
-def _distillation_sweep(config, outputs, folder):
+def _distillation_sweep(config, paths, folder):
   """Students by the DistillationTrainer code on the pipeline's split and teacher."""
   # pylint: disable=g-import-not-at-top
-  from components.distillation_trainer import executor
+  from models import distillation_trainer
+  from models.teacher_trainer import TeacherSummary
   # pylint: enable=g-import-not-at-top
+  teacher = TeacherSummary.read(paths["teacher_dir"])
   rows = []
   for index, (name, kd, student) in enumerate(_sweep_settings(config)):
     print(f"make bench: training student {index + 1}: {name}", flush=True)
-    _, compression = executor.train_outside_pipeline(
-        outputs, outputs["TeacherTrainer"]["model"], student, kd, config.transform,
-        config.example_gen.history_length, os.path.join(folder, f"student_{index + 1}"))
+    student_dir = os.path.join(folder, f"student_{index + 1}")
+    compression = distillation_trainer.run(
+        paths["examples"], paths["raw_examples"], paths["transform_graph"],
+        paths["teacher_serving_dir"], teacher, student, kd, config.transform,
+        serving_dir=os.path.join(student_dir, "model"),
+        mobile_dir=os.path.join(student_dir, "mobile_model"),
+        log_dir=os.path.join(student_dir, "model_run"))
     rows.append(_sweep_row(name, compression))
   return rows
 
@@ -95,7 +108,10 @@ def main(argv=None) -> int:
                       help="skip the students trained besides the pipeline's")
   args = parser.parse_args(argv)
   # pylint: disable=g-import-not-at-top
-  from pipeline import configs, report, runners
+  from models import fileio
+  from models.dataclass_json import to_plain
+  from models.distillation_trainer import CompressionReport
+  from pipeline import configs, mlmd, runners
   # pylint: enable=g-import-not-at-top
   run_dir = os.path.join(args.output, "run")
   # A benchmark measures this code: nothing is reused from an earlier run's cache.
@@ -105,66 +121,63 @@ def main(argv=None) -> int:
                                           f"synthetic.num_interactions={args.num_interactions}",
                                           *args.set])
   started = time.time()
-  runners.run_pipeline(config)
-  outputs = report.latest_outputs(config.metadata_path)
-  with open(os.path.join(outputs["DistillationTrainer"]["model_run"].uri,
-                         report.COMPRESSION_REPORT)) as f:
-    compression = json.load(f)
-  mf = _train_mf(config, outputs, os.path.join(args.output, "mf_baseline"))
+  config = runners.run_pipeline(config)
+  outputs = mlmd.latest_outputs(config.metadata_path)
+  paths = _artifact_paths(outputs)
+  compression = CompressionReport.read(outputs["DistillationTrainer"]["model_run"].uri)
+  mf = _train_mf(config, paths, os.path.join(args.output, "mf_baseline"))
   kd = config.distillation
   sweep = [_sweep_row(f"alpha={kd.alpha:g} T={kd.temperature:g} (the pipeline's)", compression)]
   if args.sweep:
-    sweep += _distillation_sweep(config, outputs, os.path.join(args.output, "students"))
+    sweep += _distillation_sweep(config, paths, os.path.join(args.output, "students"))
 
-  teacher, student, tflite = compression["teacher"], compression["student"], compression["tflite"]
+  teacher, student, tflite = compression.teacher, compression.student, compression.tflite
+  fidelity = tflite.int8_vs_float
   results = {
       "num_interactions": args.num_interactions,
       "overrides": args.set,
       "teacher_vs_mf": {
-          "teacher_auc": teacher["eval"]["auc"], "mf_auc": mf["eval"]["auc"],
-          "auc_gain": teacher["eval"]["auc"] - mf["eval"]["auc"],
-          "teacher_auc_new_users": teacher["eval"]["auc_unknown_users"],
-          "mf_auc_new_users": mf["eval"]["auc_unknown_users"],
+          "teacher_auc": teacher.eval.auc, "mf_auc": mf.eval.auc,
+          "auc_gain": teacher.eval.auc - mf.eval.auc,
+          "teacher_auc_new_users": teacher.eval.auc_unknown_users,
+          "mf_auc_new_users": mf.eval.auc_unknown_users,
       },
       "student_vs_teacher": {
-          "parameter_ratio": compression["parameter_ratio"],
-          "saved_model_gzipped_ratio": (student["saved_model"]["gzipped_bytes"]
-                                        / teacher["saved_model_variables"]["gzipped_bytes"]),
-          "auc_teacher": teacher["eval"]["auc"], "auc_student": student["eval"]["auc"],
-          "auc_diff": student["eval"]["auc"] - teacher["eval"]["auc"],
-          "sparsity": student["sparsity"]["overall"],
+          "parameter_ratio": compression.parameter_ratio,
+          "saved_model_gzipped_ratio": (student.saved_model.gzipped_bytes
+                                        / teacher.saved_model_variables.gzipped_bytes),
+          "auc_teacher": teacher.eval.auc, "auc_student": student.eval.auc,
+          "auc_diff": student.eval.auc - teacher.eval.auc,
+          "sparsity": student.sparsity.overall,
       },
       "int8_vs_float": {
-          "tflite_bytes": tflite["bytes"], "tflite_gzipped_bytes": tflite["gzipped_bytes"],
-          **tflite["int8_vs_float"], "dtype_census": tflite["dtype_census"],
+          "tflite_bytes": tflite.bytes, "tflite_gzipped_bytes": tflite.gzipped_bytes,
+          **to_plain(fidelity), "dtype_census": tflite.dtype_census,
       },
       "distillation_sweep": sweep,
       "wall_seconds": time.time() - started,
   }
-  with open(os.path.join(args.output, "results.json"), "w") as f:
-    json.dump(results, f, indent=2, sort_keys=True)
+  fileio.write_json(os.path.join(args.output, "results.json"), results)
   lines = [
       "# distillrec benchmark results", "",
       f"Synthetic data, {args.num_interactions:,} interactions, overrides: "
       f"{' '.join(args.set) or 'none'}. AUC on the eval split (later in time than train).", "",
       "| comparison | figure |", "| --- | --- |",
-      f"| teacher (DCN-v2) AUC vs matrix factorization | {teacher['eval']['auc']:.4f} vs "
-      f"{mf['eval']['auc']:.4f} ({results['teacher_vs_mf']['auc_gain']:+.4f}) |",
-      f"| same, rows of users new in eval | {teacher['eval']['auc_unknown_users']:.4f} vs "
-      f"{mf['eval']['auc_unknown_users']:.4f} |",
-      f"| student / teacher parameters | {compression['parameter_ratio']:.3f} |",
+      f"| teacher (DCN-v2) AUC vs matrix factorization | {teacher.eval.auc:.4f} vs "
+      f"{mf.eval.auc:.4f} ({results['teacher_vs_mf']['auc_gain']:+.4f}) |",
+      f"| same, rows of users new in eval | {teacher.eval.auc_unknown_users:.4f} vs "
+      f"{mf.eval.auc_unknown_users:.4f} |",
+      f"| student / teacher parameters | {compression.parameter_ratio:.3f} |",
       f"| student SavedModel / teacher variables, gzipped bytes | "
       f"{results['student_vs_teacher']['saved_model_gzipped_ratio']:.3f} |",
       f"| student AUC - teacher AUC | {results['student_vs_teacher']['auc_diff']:+.4f} |",
-      f"| student sparsity (exported weights) | {student['sparsity']['overall']:.3f} |",
-      f"| int8 TFLite bytes (gzipped) | {tflite['bytes']:,} ({tflite['gzipped_bytes']:,}) |",
-      f"| int8 AUC - float student AUC | "
-      f"{tflite['int8_vs_float']['auc_int8'] - tflite['int8_vs_float']['auc_float']:+.4f} |",
-      f"| int8 vs float mean abs score diff | "
-      f"{tflite['int8_vs_float']['mean_abs_score_diff']:.4f} |",
-      f"| int8 tensor dtypes | {tflite['dtype_census']} |",
+      f"| student sparsity (exported weights) | {student.sparsity.overall:.3f} |",
+      f"| int8 TFLite bytes (gzipped) | {tflite.bytes:,} ({tflite.gzipped_bytes:,}) |",
+      f"| int8 AUC - float student AUC | {fidelity.auc_int8 - fidelity.auc_float:+.4f} |",
+      f"| int8 vs float mean abs score diff | {fidelity.mean_abs_score_diff:.4f} |",
+      f"| int8 tensor dtypes | {tflite.dtype_census} |",
       "", "Students of the same size from the same teacher and split (eval AUC; the teacher: "
-      f"{teacher['eval']['auc']:.4f}). Before pruning: best epoch of distillation; final: "
+      f"{teacher.eval.auc:.4f}). Before pruning: best epoch of distillation; final: "
       "after pruning and QAT, float; int8: the TFLite model.", "",
       "| student | KD epochs | before pruning | after pruning | final | int8 |",
       "| --- | --- | --- | --- | --- | --- |",
@@ -173,8 +186,7 @@ def main(argv=None) -> int:
     lines.append(f"| {row['student']} | {row['distill_epochs']} | "
                  f"{_format(row['auc_before_pruning'])} | {_format(row['auc_after_pruning'])} | "
                  f"{_format(row['auc_final_float'])} | {_format(row['auc_int8'])} |")
-  with open(os.path.join(HERE, "results.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
+  fileio.write_text(os.path.join(HERE, "results.md"), "\n".join(lines) + "\n")
   print("\n".join(lines))
   return 0
 

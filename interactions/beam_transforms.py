@@ -101,8 +101,12 @@ def _column(values, value_type):
 
 
 def encode_examples(rows: Sequence[history.UserRow], users: Dict[str, UserAttributes],
-                    items: Dict[str, ItemAttributes]) -> List[bytes]:
+                    items: Dict[str, ItemAttributes], user_in_train: bool,
+                    items_in_train: Sequence[bool]) -> List[bytes]:
   """Serialized tf.Examples with the raw features of models.features, one per row.
+
+  rows are one user's; user_in_train and items_in_train (per row) fill the
+  evaluation-only features (features.EVALUATION_FEATURES).
 
   Rows are encoded column-wise through an Arrow RecordBatch by tfx_bsl's C++
   coder: building tf.train.Example protos field by field in Python costs about
@@ -127,6 +131,13 @@ def encode_examples(rows: Sequence[history.UserRow], users: Dict[str, UserAttrib
       features.ITEM_GENRES: _column([[encode(g) for g in i.genres] for i in item_attributes],
                                     binary),
       features.ITEM_YEAR: _column([[i.year] for i in item_attributes], integer),
+      features.USER_IN_TRAIN: _column(
+          [[encode(features.KNOWN if user_in_train else features.NEW)]] * len(rows), binary),
+      features.ITEM_IN_TRAIN: _column(
+          [[encode(features.KNOWN if known else features.NEW)] for known in items_in_train],
+          binary),
+      features.USER_ACTIVITY: _column(
+          [[encode(features.activity_bucket(r.prior_count))] for r in rows], binary),
   }
   batch = pa.RecordBatch.from_arrays(list(columns.values()), list(columns.keys()))
   return example_coder.RecordBatchToExamples(batch)
@@ -149,16 +160,16 @@ class _UserExamplesFn(beam.DoFn):
                                          self._same_timestamp_visible)
     for duplicate, first in duplicates:
       yield beam.pvalue.TaggedOutput("bad", BadRow(
-          self._files[duplicate[4]], duplicate[5], features.TIMESTAMP,
-          f"duplicate of line {first[5]}: same user, item and timestamp",
-          f"{duplicate[0]},{duplicate[1]},{duplicate[2]}"))
+          self._files[duplicate.file_index], duplicate.line, features.TIMESTAMP,
+          f"duplicate of line {first.line}: same user, item and timestamp",
+          f"{duplicate.user},{duplicate.item},{duplicate.timestamp}"))
     splits = [split_of(row.timestamp, boundaries) for row in rows]
     user_known = 0 in splits
+    items_known = [row.item in train_items for row in rows]
     counts: Dict[str, int] = {}
-    encoded = encode_examples(rows, self._users, self._items)
-    for row, split, example in zip(rows, splits, encoded):
+    encoded = encode_examples(rows, self._users, self._items, user_known, items_known)
+    for row, split, example, item_known in zip(rows, splits, encoded, items_known):
       name = SPLITS[split]
-      item_known = row.item in train_items
       for key, hit in (("rows", True), ("unknown_user_rows", not user_known),
                        ("unknown_item_rows", not item_known),
                        ("unknown_user_or_item_rows", not (user_known and item_known))):
@@ -178,12 +189,16 @@ def _split_parsed(row):
     yield row
 
 
-def _summary(_, boundaries, stats, parse_bad, all_bad, valid_rows, files, source_format):
+def _summary(_, boundaries, stats, parse_bad, all_bad, parsed_rows, files, source_format):
+  """parsed_rows: rows that parsed, duplicates included; all_bad: parse failures + duplicates."""
+  duplicates = all_bad["count"] - parse_bad["count"]
   return json.dumps({
       "format": source_format,
       "files": files,
-      "total_rows": valid_rows + parse_bad["count"],
-      "valid_rows": valid_rows,
+      "total_rows": parsed_rows + parse_bad["count"],
+      # Rows that became examples: parsed, and not a repeat of an earlier row.
+      "valid_rows": parsed_rows - duplicates,
+      "duplicate_rows": duplicates,
       "bad_rows": all_bad["count"],
       "first_bad_row": all_bad["first"],
       "boundaries": boundaries,
@@ -202,19 +217,19 @@ def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[s
   valid = parsed.ok
 
   boundaries = (valid
-                | "Timestamps" >> beam.Map(lambda r: r[2])
+                | "Timestamps" >> beam.Map(lambda r: r.timestamp)
                 | "BatchTimestamps" >> beam.BatchElements(min_batch_size=1024,
                                                           max_batch_size=1 << 17)
                 | "Boundaries" >> beam.CombineGlobally(_TimestampQuantiles(fractions)))
   boundaries_side = beam.pvalue.AsSingleton(boundaries)
   train_items = (valid
-                 | "TrainRows" >> beam.Filter(lambda r, b: b is not None and r[2] < b[0],
+                 | "TrainRows" >> beam.Filter(lambda r, b: b is not None and r.timestamp < b[0],
                                               b=boundaries_side)
-                 | "TrainItems" >> beam.Map(lambda r: r[1])
+                 | "TrainItems" >> beam.Map(lambda r: r.item)
                  | "DistinctTrainItems" >> beam.Distinct()
                  | "AsKeyed" >> beam.Map(lambda item: (item, True)))
   per_user = (valid
-              | "KeyByUser" >> beam.Map(lambda r: (r[0], r))
+              | "KeyByUser" >> beam.Map(lambda r: (r.user, r))
               | "GroupByUser" >> beam.GroupByKey()
               | "PointInTimeFeatures" >> beam.ParDo(
                   _UserExamplesFn(source, history_length, same_timestamp_visible),
@@ -240,7 +255,7 @@ def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[s
            file_name_suffix=".jsonl"))
   parse_bad = parsed.bad | "ParseBadSummary" >> beam.CombineGlobally(_BadSummary())
   bad_summary = all_bad | "BadSummary" >> beam.CombineGlobally(_BadSummary())
-  valid_count = valid | "CountValid" >> beam.combiners.Count.Globally()
+  parsed_count = valid | "CountParsed" >> beam.combiners.Count.Globally()
   stats = per_user.stats | "SumStats" >> beam.CombinePerKey(sum)
   _ = (pipeline
        | "SummarySeed" >> beam.Create([None])
@@ -248,7 +263,7 @@ def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[s
            _summary, boundaries=boundaries_side, stats=beam.pvalue.AsDict(stats),
            parse_bad=beam.pvalue.AsSingleton(parse_bad),
            all_bad=beam.pvalue.AsSingleton(bad_summary),
-           valid_rows=beam.pvalue.AsSingleton(valid_count),
+           parsed_rows=beam.pvalue.AsSingleton(parsed_count),
            files=[os.path.basename(f) for f in source.files], source_format=source.format)
        | "WriteSummary" >> beam.io.WriteToText(
            os.path.join(artifact_uri, SUMMARY_FILE), shard_name_template="",

@@ -28,8 +28,7 @@ class UserRow:
 
 def sort_key(event: Interaction):
   """Time order; ties broken by input order (file, line) so results are deterministic."""
-  _, item, timestamp, _, file_index, line = event
-  return (timestamp, file_index, line, item)
+  return (event.timestamp, event.file_index, event.line, event.item)
 
 
 def user_rows(events: Sequence[Interaction], history_length: int,
@@ -41,7 +40,7 @@ def user_rows(events: Sequence[Interaction], history_length: int,
   duplicates = []
   seen = {}
   for event in ordered:
-    key = (event[1], event[2])
+    key = (event.item, event.timestamp)
     if key in seen:
       duplicates.append((event, seen[key]))
       continue
@@ -51,16 +50,16 @@ def user_rows(events: Sequence[Interaction], history_length: int,
   rows = []
   likes_before = [0]
   for event in kept:
-    likes_before.append(likes_before[-1] + event[3])
+    likes_before.append(likes_before[-1] + event.label)
   group_start = 0
   for index, event in enumerate(kept):
-    if index > 0 and event[2] != kept[index - 1][2]:
+    if index > 0 and event.timestamp != kept[index - 1].timestamp:
       group_start = index
     visible = index if same_timestamp_visible else group_start
-    recent = [kept[j][1] for j in range(visible - 1, max(visible - history_length, 0) - 1, -1)]
+    recent = [kept[j].item for j in range(visible - 1, max(visible - history_length, 0) - 1, -1)]
     recent += [features.HISTORY_PAD] * (history_length - len(recent))
     rows.append(UserRow(
-        user=event[0], item=event[1], timestamp=event[2], label=event[3],
+        user=event.user, item=event.item, timestamp=event.timestamp, label=event.label,
         history=tuple(recent), prior_count=visible,
         prior_like_rate=likes_before[visible] / visible if visible else 0.0))
   return rows, duplicates

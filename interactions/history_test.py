@@ -1,14 +1,15 @@
 """Point-in-time features of one user, checked against values worked out by hand."""
 
 from interactions import history
+from interactions.sources import Interaction
 
 # (user, item, timestamp, label, file index, line)
-EVENTS = [
+EVENTS = [Interaction(*event) for event in [
     ("u", "c", 300, 1, 0, 7),
     ("u", "a", 100, 1, 0, 2),
     ("u", "b", 100, 0, 0, 3),  # same second as "a"
     ("u", "d", 400, 0, 0, 9),
-]
+]]
 
 
 def test_same_second_events_do_not_see_each_other():
@@ -31,7 +32,7 @@ def test_same_second_visible_in_input_order_when_configured():
 
 
 def test_history_keeps_the_last_n():
-  events = [("u", f"i{k}", 10 * k, k % 2, 0, k) for k in range(6)]
+  events = [Interaction("u", f"i{k}", 10 * k, k % 2, 0, k) for k in range(6)]
   rows, _ = history.user_rows(events, history_length=2)
   assert rows[-1].history == ("i4", "i3")
   assert rows[-1].prior_count == 5
@@ -39,7 +40,7 @@ def test_history_keeps_the_last_n():
 
 
 def test_duplicates_are_reported_not_featurized():
-  events = EVENTS + [("u", "c", 300, 0, 0, 12)]
+  events = EVENTS + [Interaction("u", "c", 300, 0, 0, 12)]
   rows, duplicates = history.user_rows(events, history_length=3)
   assert len(rows) == 4
   assert duplicates == [(("u", "c", 300, 0, 0, 12), ("u", "c", 300, 1, 0, 7))]

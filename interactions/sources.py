@@ -17,7 +17,7 @@ import dataclasses
 import io
 import os
 import re
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from models import features
 
@@ -46,8 +46,14 @@ class ItemAttributes:
   year: int = 0
 
 
-# A parsed interaction: (user_id, item_id, timestamp, label, file_index, line).
-Interaction = Tuple[str, str, int, int, int, int]
+class Interaction(NamedTuple):
+  """One parsed interaction row, with where it came from (for ordering and error messages)."""
+  user: str
+  item: str
+  timestamp: int  # Unix seconds
+  label: int  # 0/1
+  file_index: int  # index into InteractionSource.files
+  line: int  # physical line (or Parquet row) in that file, 1-based
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +156,8 @@ class InteractionSource:
       if label is None:
         return BadRow(name, line, str(self.value_column),
                       f"label {raw_value!r} is not 0/1", text)
-    return (str(user), str(item), int(timestamp_float), label, file_index, line)
+    return Interaction(user=str(user), item=str(item), timestamp=int(timestamp_float),
+                       label=label, file_index=file_index, line=line)
 
 
 def _parse_label(raw) -> Optional[int]:
@@ -380,23 +387,29 @@ def detect_source(data_dir: str, data_config) -> InteractionSource:
   common = dict(rating_min=data_config.rating_min, rating_max=data_config.rating_max,
                 like_threshold=data_config.like_threshold)
   if fmt == "ml-100k":
-    source = InteractionSource(fmt, [path("u.data")], "\t", False, "latin-1", 0, 1, 3, 2, True,
-                               **common)
+    source = InteractionSource(
+        format=fmt, files=[path("u.data")], delimiter="\t", header=False, encoding="latin-1",
+        user_column=0, item_column=1, timestamp_column=3, value_column=2, value_is_rating=True,
+        **common)
     if os.path.exists(path("u.user")):
       source.users = read_ml100k_users(path("u.user"))
     if os.path.exists(path("u.item")):
       source.items = read_ml100k_items(path("u.item"), path("u.genre"))
   elif fmt == "ml-1m":
-    source = InteractionSource(fmt, [path("ratings.dat")], "::", False, "latin-1", 0, 1, 3, 2,
-                               True, **common)
+    source = InteractionSource(
+        format=fmt, files=[path("ratings.dat")], delimiter="::", header=False,
+        encoding="latin-1", user_column=0, item_column=1, timestamp_column=3, value_column=2,
+        value_is_rating=True, **common)
     if os.path.exists(path("users.dat")):
       source.users = read_ml1m_users(path("users.dat"))
     if os.path.exists(path("movies.dat")):
       source.items = read_ml1m_items(path("movies.dat"))
   elif fmt == "ml-latest":
     common["rating_min"] = min(common["rating_min"], 0.5)
-    source = InteractionSource(fmt, [path("ratings.csv")], ",", True, "utf-8", "userId",
-                               "movieId", "timestamp", "rating", True, **common)
+    source = InteractionSource(
+        format=fmt, files=[path("ratings.csv")], delimiter=",", header=True, encoding="utf-8",
+        user_column="userId", item_column="movieId", timestamp_column="timestamp",
+        value_column="rating", value_is_rating=True, **common)
     _check_header(source)
     source.items = read_ml_latest_items(path("movies.csv"))
   elif fmt in ("csv", "parquet"):
@@ -408,10 +421,12 @@ def detect_source(data_dir: str, data_config) -> InteractionSource:
     columns = data_config.columns
     header = _header_of(path(name), fmt)
     value_is_rating = columns.rating in header
-    source = InteractionSource(fmt, [path(name)], "parquet" if fmt == "parquet" else ",", True,
-                               "utf-8", columns.user_id, columns.item_id, columns.timestamp,
-                               columns.rating if value_is_rating else columns.label,
-                               value_is_rating, **common)
+    source = InteractionSource(
+        format=fmt, files=[path(name)], delimiter="parquet" if fmt == "parquet" else ",",
+        header=True, encoding="utf-8", user_column=columns.user_id,
+        item_column=columns.item_id, timestamp_column=columns.timestamp,
+        value_column=columns.rating if value_is_rating else columns.label,
+        value_is_rating=value_is_rating, **common)
     _check_header(source, header)
     if data_config.users_file and os.path.isfile(path(data_config.users_file)):
       source.users = read_generic_users(path(data_config.users_file), columns)

@@ -9,8 +9,9 @@ import pytest
 
 from interactions import sources
 from interactions.sources import BadRow, DataError
+from interactions.config import DataConfig
 from models import features
-from pipeline import configs
+from models.dataclass_json import merge
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
@@ -35,7 +36,7 @@ def _canonical(rows):
 @pytest.mark.parametrize("folder,fmt", [("ml-100k", "ml-100k"), ("ml-1m", "ml-1m"),
                                         ("ml-latest", "ml-latest"), ("generic", "csv")])
 def test_adapter_reads_fixture(folder, fmt):
-  source = sources.detect_source(os.path.join(TESTDATA, folder), configs.DataConfig())
+  source = sources.detect_source(os.path.join(TESTDATA, folder), DataConfig())
   assert source.format == fmt
   rows = _read_all(source)
   assert not [r for r in rows if isinstance(r, BadRow)]
@@ -49,13 +50,13 @@ def test_adapter_reads_fixture(folder, fmt):
                                                    ("ml-1m", 18, "7"),
                                                    ("generic", 24, "technician")])
 def test_user_table(folder, age, occupation):
-  source = sources.detect_source(os.path.join(TESTDATA, folder), configs.DataConfig())
+  source = sources.detect_source(os.path.join(TESTDATA, folder), DataConfig())
   assert source.users["1"] == sources.UserAttributes(age, "M", occupation)
   assert source.users["2"].gender == "F"
 
 
 def test_ml_latest_has_no_users_and_quoted_titles():
-  source = sources.detect_source(os.path.join(TESTDATA, "ml-latest"), configs.DataConfig())
+  source = sources.detect_source(os.path.join(TESTDATA, "ml-latest"), DataConfig())
   assert source.users == {}
   assert source.items["50"] == sources.ItemAttributes(("Crime", "Drama", "Thriller"), 1995)
   # Half-star ratings: 4.5 is a like, 1.5 is not.
@@ -69,7 +70,7 @@ def test_parquet(tmp_path):
                     "label": [r[3] for r in EXPECTED]})
   pq.write_table(table, tmp_path / "interactions.parquet")
   shutil.copy(os.path.join(source_dir, "items.csv"), tmp_path / "items.csv")
-  source = sources.detect_source(str(tmp_path), configs.DataConfig())
+  source = sources.detect_source(str(tmp_path), DataConfig())
   assert source.format == "parquet" and not source.value_is_rating
   assert _canonical(_read_all(source)) == EXPECTED
   assert source.items["30"].genres == ("Thriller",)
@@ -77,9 +78,8 @@ def test_parquet(tmp_path):
 
 def test_generic_custom_column_names(tmp_path):
   (tmp_path / "clicks.csv").write_text("uid,iid,ts,clicked\na,x,10,1\nb,y,20,0\n")
-  config = configs.load_config(overrides=[
-      "data.interactions_file=clicks.csv", "data.columns.user_id=uid",
-      "data.columns.item_id=iid", "data.columns.timestamp=ts", "data.columns.label=clicked"]).data
+  config = merge(DataConfig(), {"interactions_file": "clicks.csv", "columns": {
+      "user_id": "uid", "item_id": "iid", "timestamp": "ts", "label": "clicked"}}, "data")
   source = sources.detect_source(str(tmp_path), config)
   assert _canonical(_read_all(source)) == [("a", "x", 10, 1), ("b", "y", 20, 0)]
   assert source.items == {} and source.users == {}
@@ -87,7 +87,7 @@ def test_generic_custom_column_names(tmp_path):
 
 def _generic(tmp_path, text):
   (tmp_path / "interactions.csv").write_text(text)
-  return sources.detect_source(str(tmp_path), configs.DataConfig())
+  return sources.detect_source(str(tmp_path), DataConfig())
 
 
 def test_missing_required_column_names_file_and_columns(tmp_path):
@@ -113,7 +113,7 @@ def test_empty_file(tmp_path):
 
 def test_no_data_in_folder(tmp_path):
   with pytest.raises(DataError, match="no interactions found in .*u.data"):
-    sources.detect_source(str(tmp_path), configs.DataConfig())
+    sources.detect_source(str(tmp_path), DataConfig())
 
 
 def test_bad_rows_name_line_and_column(tmp_path):
@@ -137,7 +137,7 @@ def test_bad_rows_name_line_and_column(tmp_path):
 
 def test_headerless_short_line_names_missing_field(tmp_path):
   (tmp_path / "u.data").write_text("1\t2\t5\t100\n1\t3\n")
-  source = sources.detect_source(str(tmp_path), configs.DataConfig())
+  source = sources.detect_source(str(tmp_path), DataConfig())
   bad = [r for r in _read_all(source) if isinstance(r, BadRow)]
   assert len(bad) == 1 and bad[0].line == 2 and "missing timestamp" in bad[0].reason
 
@@ -146,13 +146,13 @@ def test_bad_side_table_row_raises_with_location(tmp_path):
   (tmp_path / "interactions.csv").write_text("user_id,item_id,rating,timestamp\n1,2,3,4\n")
   (tmp_path / "items.csv").write_text("item_id,genres,year\n2,Drama,nineteen\n")
   with pytest.raises(DataError, match=r"items.csv, line 2, column 'year': 'nineteen' is not a number"):
-    sources.detect_source(str(tmp_path), configs.DataConfig())
+    sources.detect_source(str(tmp_path), DataConfig())
 
 
 def test_missing_attributes_become_missing_token(tmp_path):
   (tmp_path / "interactions.csv").write_text("user_id,item_id,rating,timestamp\n1,2,3,4\n")
   (tmp_path / "users.csv").write_text("user_id,age,gender,occupation\n1,,,\n")
   (tmp_path / "items.csv").write_text("item_id,genres,year\n2,,\n")
-  source = sources.detect_source(str(tmp_path), configs.DataConfig())
+  source = sources.detect_source(str(tmp_path), DataConfig())
   assert source.users["1"] == sources.UserAttributes(0, features.MISSING, features.MISSING)
   assert source.items["2"] == sources.ItemAttributes((features.MISSING,), 0)

@@ -23,10 +23,13 @@ from typing import Optional
 
 import numpy as np
 
+from models import features, fileio
+
 GENRES = ("Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical",
           "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
-AGE_BUCKETS = (1, 18, 25, 35, 45, 50, 56)
+# Users' ages are the MovieLens 1M age-bucket lower bounds, as the Transform buckets them.
+AGE_BUCKETS = features.AGE_BUCKET_BOUNDARIES
 AGE_BUCKET_PROBS = (0.04, 0.18, 0.35, 0.2, 0.09, 0.08, 0.06)
 OCCUPATIONS = tuple(f"occupation_{i:02d}" for i in range(21))
 LATENT_DIM = 8
@@ -229,9 +232,8 @@ def write_dataset(spec: SyntheticSpec, output_dir: str) -> dict:
   users, items, ratings, seconds = _unique_events(chunks)
 
   def write(name: str, header: str, columns) -> None:
-    path = os.path.join(output_dir, name)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with fileio.open_atomic(os.path.join(output_dir, name), "w", encoding="utf-8",
+                            newline="\n") as f:
       f.write(header + "\n")
       step = 200_000
       total = len(columns[0])
@@ -242,7 +244,6 @@ def write_dataset(spec: SyntheticSpec, output_dir: str) -> dict:
           rows = np.char.add(np.char.add(rows, ","), part)
         f.write("\n".join(rows.tolist()))
         f.write("\n")
-    os.replace(tmp, path)
 
   write(INTERACTIONS_FILE, "user_id,item_id,rating,timestamp",
         [user_key(users), item_key(items), ratings, seconds])

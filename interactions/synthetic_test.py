@@ -13,8 +13,11 @@ N = 60_000
 
 
 def _digest(folder):
-  return {name: hashlib.sha256(open(os.path.join(folder, name), "rb").read()).hexdigest()
-          for name in (synthetic.INTERACTIONS_FILE, synthetic.USERS_FILE, synthetic.ITEMS_FILE)}
+  digests = {}
+  for name in (synthetic.INTERACTIONS_FILE, synthetic.USERS_FILE, synthetic.ITEMS_FILE):
+    with open(os.path.join(folder, name), "rb") as f:
+      digests[name] = hashlib.sha256(f.read()).hexdigest()
+  return digests
 
 
 @pytest.fixture(scope="module")

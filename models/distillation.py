@@ -174,7 +174,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
             config, training_config, log_dir: str, steps_per_epoch: int):
   """KD training to early stop, then pruning fine-tune, then prune-preserving QAT.
 
-  config: pipeline.configs.DistillationConfig. Returns (final model, stages) where
+  config: models.hparams.DistillationConfig. Returns (final model, stages) where
   stages records each stage's epochs, eval AUC and measured sparsity.
   """
   from models import training  # pylint: disable=g-import-not-at-top

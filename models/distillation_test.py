@@ -8,7 +8,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models import distillation, inputs, student
-from pipeline import configs
+from models.hparams import StudentConfig
 
 SIZES = inputs.InputSizes(users=30, items=40, genres=8, genders=3, occupations=5, age_buckets=8,
                           year_buckets=5, count_buckets=4, history_length=5, max_genres=3,
@@ -82,10 +82,11 @@ def _dataset(teacher_fn, count=40, batch_size=64, seed=0):
 
 def _student(seed=0):
   keras.utils.set_random_seed(seed)
-  return student.build_student(configs.StudentConfig(embedding_dim=8, hidden_layers=(16,)),
+  return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)),
                                SIZES, seed=seed)
 
 
+@pytest.mark.slow
 def test_soft_labels_are_used_student_learns_a_constant_teacher():
   # alpha = 0: labels are random noise, only the teacher's constant logit 1.5 teaches.
   teacher_fn = lambda batch: tf.fill([tf.shape(batch["user_id_xf"])[0]], 1.5)  # pylint: disable=unnecessary-lambda-assignment
@@ -103,6 +104,7 @@ def test_soft_labels_are_used_student_learns_a_constant_teacher():
   assert abs(control_logits.mean()) < 0.5, control_logits.mean()
 
 
+@pytest.mark.slow
 def test_prunes_to_target_sparsity_and_qat_keeps_it():
   teacher_fn = lambda batch: tf.cast(batch["item_id_xf"] % 3, tf.float32) - 1.0  # pylint: disable=unnecessary-lambda-assignment
   data = _dataset(teacher_fn)

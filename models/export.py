@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from models import features, inputs as model_inputs
+from models import features, fileio, inputs as model_inputs
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORMED_SIGNATURE = "transformed_logits"
@@ -35,10 +35,11 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 
 
 def raw_serving_feature_spec(tft_output):
-  """Raw features a request carries: all but the label and the timestamp (not model inputs)."""
+  """Raw features a request carries: all but the label, the timestamp and the
+  evaluation-only features (none is a model input)."""
   spec = dict(tft_output.raw_feature_spec())
-  spec.pop(features.LABEL, None)
-  spec.pop(features.TIMESTAMP, None)
+  for name in (features.LABEL, features.TIMESTAMP) + features.EVALUATION_FEATURES:
+    spec.pop(name, None)
   return spec
 
 
@@ -107,20 +108,6 @@ def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
           TRANSFORMED_SIGNATURE: transformed_logits}
 
 
-def save_atomically(save_fn, target_dir: str) -> None:
-  """Calls save_fn(tmp_dir), then renames tmp_dir to target_dir (replacing it)."""
-  tmp_dir = target_dir.rstrip("/") + ".tmp"
-  if tf.io.gfile.exists(tmp_dir):
-    tf.io.gfile.rmtree(tmp_dir)
-  save_fn(tmp_dir)
-  if tf.io.gfile.exists(target_dir):
-    tf.io.gfile.rmtree(target_dir)
-  parent = os.path.dirname(target_dir.rstrip("/"))
-  if parent:
-    tf.io.gfile.makedirs(parent)
-  tf.io.gfile.rename(tmp_dir, target_dir)
-
-
 def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, target_dir: str,
                          cast_inputs: Optional[Callable] = None,
                          transformed_signature: Optional[Dict[str, tf.TensorSpec]] = None,
@@ -133,7 +120,7 @@ def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, targ
     if warmup_examples:
       write_warmup_requests(path, warmup_examples)
 
-  save_atomically(save, target_dir)
+  fileio.write_directory(save, target_dir)
 
 
 def write_warmup_requests(saved_model_dir: str, examples: List[bytes],
@@ -220,9 +207,9 @@ def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
     return converter.convert()
 
 
-def _interpreter(tflite_model: bytes):
+def _interpreter(tflite_model: bytes, num_threads: Optional[int] = None):
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  return Interpreter(model_content=tflite_model)
+  return Interpreter(model_content=tflite_model, num_threads=num_threads)
 
 
 def tflite_dtype_census(tflite_model: bytes) -> Dict[str, int]:
@@ -255,26 +242,54 @@ def tflite_io(tflite_model: bytes):
   return inputs, outputs
 
 
+class TfliteScorer:
+  """The int8 model behind an interpreter sized for `batch_size` rows, reused call after call.
+
+  `score(inputs)` quantizes float inputs with each input's scale and zero point,
+  runs the model and dequantizes the output, as an app does. num_threads=1 is what a
+  latency figure on one thread means.
+  """
+
+  def __init__(self, tflite_model: bytes, batch_size: int, num_threads: Optional[int] = None):
+    self.batch_size = batch_size
+    self._interpreter = _interpreter(tflite_model, num_threads)
+    self._inputs = self._interpreter.get_input_details()
+    for detail in self._inputs:
+      self._interpreter.resize_tensor_input(detail["index"],
+                                            [batch_size] + list(detail["shape"][1:]))
+    # Allocation applies the XNNPACK delegate, which announces itself on stderr once.
+    with _native_stderr_to_log("TFLite interpreter"):
+      self._interpreter.allocate_tensors()
+    self._output = self._interpreter.get_output_details()[0]
+
+  def quantize(self, inputs: Dict[str, np.ndarray]) -> Dict[int, np.ndarray]:
+    """Model inputs (floats and indices) as the tensors the interpreter takes, by index."""
+    tensors = {}
+    for detail in self._inputs:
+      value = np.asarray(inputs[_input_key(detail["name"])])
+      if detail["dtype"] == np.int8:
+        scale, zero_point = detail["quantization"]
+        value = np.clip(np.round(value / scale + zero_point), -128, 127)
+      tensors[detail["index"]] = value.astype(detail["dtype"])
+    return tensors
+
+  def invoke(self, tensors: Dict[int, np.ndarray]) -> np.ndarray:
+    """Scores of quantized inputs (see `quantize`): what an app times per request."""
+    for index, value in tensors.items():
+      self._interpreter.set_tensor(index, value)
+    self._interpreter.invoke()
+    scale, zero_point = self._output["quantization"]
+    return (self._interpreter.get_tensor(self._output["index"]).astype(np.float32)
+            - zero_point) * scale
+
+  def score(self, inputs: Dict[str, np.ndarray]) -> np.ndarray:
+    return self.invoke(self.quantize(inputs))
+
+
 def tflite_predict(tflite_model: bytes, batch: Dict[str, np.ndarray]) -> np.ndarray:
   """Scores of one batch through the int8 model: quantizes inputs, dequantizes the output."""
-  interpreter = _interpreter(tflite_model)
   size = len(next(iter(batch.values())))
-  details = interpreter.get_input_details()
-  for detail in details:
-    interpreter.resize_tensor_input(detail["index"], [size] + list(detail["shape"][1:]))
-  # Allocation applies the XNNPACK delegate, which announces itself on stderr once.
-  with _native_stderr_to_log("TFLite interpreter"):
-    interpreter.allocate_tensors()
-  for detail in details:
-    value = np.asarray(batch[_input_key(detail["name"])])
-    if detail["dtype"] == np.int8:
-      scale, zero_point = detail["quantization"]
-      value = np.clip(np.round(value / scale + zero_point), -128, 127)
-    interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
-  interpreter.invoke()
-  output = interpreter.get_output_details()[0]
-  scale, zero_point = output["quantization"]
-  return (interpreter.get_tensor(output["index"]).astype(np.float32) - zero_point) * scale
+  return TfliteScorer(tflite_model, size).score(batch)
 
 
 def int8_fidelity(model, tflite_model: bytes, dataset: tf.data.Dataset, cast_fn,
@@ -430,7 +445,7 @@ def write_mobile_bundle(target_dir: str, tflite_model: bytes, tft_output,
     with tf.io.gfile.GFile(os.path.join(path, MANIFEST_FILE), "w") as f:
       f.write(json.dumps(manifest, indent=2, sort_keys=True))
 
-  save_atomically(save, target_dir)
+  fileio.write_directory(save, target_dir)
   return manifest
 
 
@@ -500,3 +515,19 @@ class MobileBundle:
 
   def predict(self, rows: List[Dict]) -> np.ndarray:
     return tflite_predict(self.tflite_model, self.encode(rows))
+
+
+def parse_raw_rows(records: Iterable[bytes]) -> List[Dict]:
+  """Serialized raw tf.Examples as the rows MobileBundle.encode takes (decoded strings).
+
+  List features (history, genres) stay lists; every other feature is its one value.
+  """
+  rows = []
+  for record in records:
+    row = {}
+    for key, value in tf.train.Example.FromString(record).features.feature.items():
+      values = list(getattr(value, value.WhichOneof("kind")).value)
+      values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+      row[key] = values if key in features.STRING_LIST_FEATURES else values[0]
+    rows.append(row)
+  return rows

@@ -11,12 +11,12 @@ import tf_keras as keras
 
 from models import export, student
 from models.distillation_test import SIZES, _random_batches
-from pipeline import configs
+from models.hparams import StudentConfig
 
 
 def test_post_training_int8_of_a_float_student_is_full_integer():
   keras.utils.set_random_seed(0)
-  model = student.build_student(configs.StudentConfig(embedding_dim=8, hidden_layers=(16,)),
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)),
                                 SIZES, seed=0)
   batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
              for b, _ in _random_batches(20, 1, seed=1)]

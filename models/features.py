@@ -26,6 +26,34 @@ USER_OCCUPATION = "user_occupation"
 ITEM_GENRES = "item_genres"  # multi-valued
 ITEM_YEAR = "item_year"  # release year; 0 = unknown
 
+# Evaluation-only features: where the row stands relative to the training period, so
+# metrics can be sliced by them (TFMA slices on example features). Never model inputs:
+# preprocessing_fn does not read them and serving requests do not carry them.
+USER_IN_TRAIN = "user_in_train"  # KNOWN if the user has an event in the train split
+ITEM_IN_TRAIN = "item_in_train"  # KNOWN if the item has an event in the train split
+USER_ACTIVITY = "user_activity"  # bucket of user_prior_count, e.g. "5-19"
+KNOWN = "known"
+NEW = "new"
+# Lower bounds of the activity buckets (earlier events of the user): "0", "1-4", ...
+USER_ACTIVITY_BOUNDARIES = (1, 5, 20, 100)
+EVALUATION_FEATURES = (USER_IN_TRAIN, ITEM_IN_TRAIN, USER_ACTIVITY)
+
+
+def activity_bucket(prior_count: int) -> str:
+  """The USER_ACTIVITY value of a row whose user had `prior_count` earlier events."""
+  bounds = (0,) + USER_ACTIVITY_BOUNDARIES
+  for low, high in zip(bounds, bounds[1:]):
+    if prior_count < high:
+      return str(low) if high - low == 1 else f"{low}-{high - 1}"
+  return f"{bounds[-1]}+"
+
+
+def activity_buckets():
+  """Every USER_ACTIVITY value, lowest first (the schema's domain)."""
+  bounds = (0,) + USER_ACTIVITY_BOUNDARIES
+  return [activity_bucket(low) for low in bounds]
+
+
 # Value written for a missing categorical attribute and for an item with no genre.
 MISSING = "<missing>"
 # Value that pads the history to its fixed length.
@@ -34,7 +62,7 @@ HISTORY_PAD = ""
 CATEGORICAL_SCALAR_FEATURES = (USER_GENDER, USER_OCCUPATION)
 INT_SCALAR_FEATURES = (TIMESTAMP, LABEL, USER_PRIOR_COUNT, USER_AGE, ITEM_YEAR)
 FLOAT_SCALAR_FEATURES = (USER_PRIOR_LIKE_RATE,)
-STRING_SCALAR_FEATURES = (USER_ID, ITEM_ID) + CATEGORICAL_SCALAR_FEATURES
+STRING_SCALAR_FEATURES = (USER_ID, ITEM_ID) + CATEGORICAL_SCALAR_FEATURES + EVALUATION_FEATURES
 STRING_LIST_FEATURES = (HISTORY_ITEM_IDS, ITEM_GENRES)
 RAW_FEATURES = (STRING_SCALAR_FEATURES + INT_SCALAR_FEATURES + FLOAT_SCALAR_FEATURES
                 + STRING_LIST_FEATURES)

@@ -44,10 +44,15 @@ class InputSizes:
     return self.items - self.num_oov_buckets
 
   @classmethod
-  def from_transform_output(cls, tft_output, transform_config,
-                            history_length: int) -> "InputSizes":
+  def from_transform_output(cls, tft_output, transform_config) -> "InputSizes":
+    """Sizes from the Transform graph's vocabularies and feature spec.
+
+    The history length is the width of the transformed history feature: it was set by
+    example_gen.history_length upstream and is read here, not passed again.
+    """
     vocabulary_size = tft_output.vocabulary_size_by_name
     oov = transform_config.num_oov_buckets
+    spec = tft_output.transformed_feature_spec()
     return cls(
         users=vocabulary_size(features.USER_VOCABULARY) + oov,
         items=vocabulary_size(features.ITEM_VOCABULARY) + oov + 1,
@@ -57,9 +62,17 @@ class InputSizes:
         age_buckets=len(features.AGE_BUCKET_BOUNDARIES) + 1,
         year_buckets=transform_config.num_year_buckets + 1,
         count_buckets=transform_config.num_count_buckets,
-        history_length=history_length,
-        max_genres=transform_config.max_genres,
+        history_length=_width(spec, features.HISTORY_INDEX),
+        max_genres=_width(spec, features.GENRE_INDEX),
         num_oov_buckets=oov)
+
+
+def _width(transformed_feature_spec, name: str) -> int:
+  """Length of a fixed-length list feature of the transformed examples."""
+  feature = transformed_feature_spec[name]
+  if not isinstance(feature, tf.io.FixedLenFeature) or len(feature.shape) != 1:
+    raise ValueError(f"transformed feature {name} must be a fixed-length list, got {feature}")
+  return int(feature.shape[0])
 
 
 def input_signature(sizes: InputSizes) -> Dict[str, tf.TensorSpec]:

@@ -1,6 +1,10 @@
 """Ranking metrics computed in numpy from labels and scores (an independent path from Keras')."""
 
+import dataclasses
+
 import numpy as np
+
+from models.dataclass_json import Summary
 
 
 def auc(labels, scores) -> float:
@@ -30,3 +34,78 @@ def log_loss(labels, probabilities, eps: float = 1e-7) -> float:
   labels = np.asarray(labels, dtype=np.float64).ravel()
   p = np.clip(np.asarray(probabilities, dtype=np.float64).ravel(), eps, 1 - eps)
   return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+
+def _per_group(labels, scores, groups):
+  """(labels, scores) of each group (user), rows in their given order within a group."""
+  labels = np.asarray(labels, dtype=np.float64).ravel()
+  scores = np.asarray(scores, dtype=np.float64).ravel()
+  groups = np.asarray(groups).ravel()
+  order = np.argsort(groups, kind="mergesort")
+  sorted_groups = groups[order]
+  starts = np.concatenate([[0], np.flatnonzero(sorted_groups[1:] != sorted_groups[:-1]) + 1])
+  ends = np.concatenate([starts[1:], [len(groups)]])
+  for start, end in zip(starts, ends):
+    index = order[start:end]
+    yield labels[index], scores[index]
+
+
+def gauc(labels, scores, groups) -> float:
+  """AUC within each group (user), averaged with the group's row count as its weight.
+
+  Groups with one class only have no AUC and are left out; NaN when none is left.
+  """
+  weighted, rows = 0.0, 0
+  for group_labels, group_scores in _per_group(labels, scores, groups):
+    value = auc(group_labels, group_scores)
+    if value == value:
+      weighted += value * len(group_labels)
+      rows += len(group_labels)
+  return weighted / rows if rows else float("nan")
+
+
+def ndcg_at_k(labels, scores, groups, k: int) -> float:
+  """Mean over groups (users) with a positive label of NDCG@k, the labels as gains.
+
+  Within a group rows are ranked by score, ties in their given order (stable).
+  """
+  total, count = 0.0, 0
+  for gains, group_scores in _per_group(labels, scores, groups):
+    if gains.max() <= 0:
+      continue
+    ranked = gains[np.argsort(-group_scores, kind="mergesort")][:k]
+    ideal = np.sort(gains)[::-1][:k]
+    discounts = 1.0 / np.log2(np.arange(2, len(ranked) + 2))
+    total += float(np.sum(ranked * discounts) / np.sum(ideal * discounts))
+    count += 1
+  return total / count if count else float("nan")
+
+
+def calibration(labels, probabilities) -> float:
+  """Mean prediction over mean label (1 = calibrated on average); NaN without positives."""
+  labels = np.asarray(labels, dtype=np.float64).ravel()
+  probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+  return float(probabilities.sum() / labels.sum()) if labels.sum() else float("nan")
+
+
+@dataclasses.dataclass
+class EvalMetrics(Summary):
+  """A model's figures on one split, overall and by whether the user was seen in training."""
+  auc: float
+  log_loss: float
+  rows: int
+  known_user_rows: int
+  auc_known_users: float  # NaN when a group has one class only
+  auc_unknown_users: float
+
+
+def evaluate_logits(labels, logits, known_user) -> EvalMetrics:
+  """EvalMetrics of logits against 0/1 labels; known_user marks rows whose user is in train."""
+  labels = np.asarray(labels).reshape(-1)
+  logits = np.asarray(logits).reshape(-1)
+  known = np.asarray(known_user, dtype=bool).reshape(-1)
+  probabilities = 1.0 / (1.0 + np.exp(-logits))
+  return EvalMetrics(auc=auc(labels, logits), log_loss=log_loss(labels, probabilities),
+                     rows=int(len(labels)), known_user_rows=int(known.sum()),
+                     auc_known_users=auc(labels[known], logits[known]),
+                     auc_unknown_users=auc(labels[~known], logits[~known]))

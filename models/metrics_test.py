@@ -28,3 +28,31 @@ def test_log_loss_by_hand():
   expected = -(math.log(0.9) + math.log(0.8)) / 2
   assert metrics.log_loss([1, 0], [0.9, 0.2]) == pytest.approx(expected)
   assert np.isfinite(metrics.log_loss([1], [0.0]))
+
+
+def test_gauc_by_hand():
+  # User a: pos 0.9 vs neg 0.1 -> 1.0 (2 rows); user b: pos 0.2 vs negs 0.5, 0.1 -> 0.5
+  # (3 rows); user c: one class only, left out. (2 * 1.0 + 3 * 0.5) / 5 = 0.7.
+  labels = [1, 0, 1, 0, 0, 1]
+  scores = [0.9, 0.1, 0.2, 0.5, 0.1, 0.3]
+  users = ["a", "a", "b", "b", "b", "c"]
+  assert metrics.gauc(labels, scores, users) == pytest.approx(0.7)
+  assert math.isnan(metrics.gauc([1, 1], [0.1, 0.2], ["a", "a"]))
+
+
+def test_ndcg_at_k_by_hand():
+  # User a ranks [neg 0.9, pos 0.5, pos 0.1]: DCG@2 = 0 + 1/log2(3); ideal = 1 + 1/log2(3).
+  # User b has no positive: left out.
+  labels = [0, 1, 1, 0]
+  scores = [0.9, 0.5, 0.1, 0.3]
+  users = ["a", "a", "a", "b"]
+  expected = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+  assert metrics.ndcg_at_k(labels, scores, users, k=2) == pytest.approx(expected)
+  # k = 1: the top row is negative.
+  assert metrics.ndcg_at_k(labels, scores, users, k=1) == 0.0
+  # Ties keep the given order: [pos, neg] at equal scores ranks the positive first.
+  assert metrics.ndcg_at_k([1, 0], [0.5, 0.5], ["a", "a"], k=1) == 1.0
+
+
+def test_calibration_by_hand():
+  assert metrics.calibration([1, 0, 0, 1], [0.5, 0.25, 0.25, 0.5]) == pytest.approx(0.75)

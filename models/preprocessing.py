@@ -6,8 +6,8 @@ release year and the count of earlier events are bucketized on train
 quantiles; the label passes through. The serving models later embed this graph
 (`transform_features_layer`), so training and serving cannot drift apart.
 
-Knobs come from `pipeline.configs.TransformConfig` through Transform's
-`custom_config` (see `pipeline/pipeline.py`).
+Knobs come from `models.hparams.TransformConfig` through Transform's
+`custom_config` (`TransformConfig.custom_config()`).
 """
 
 from typing import Any, Dict, Optional
@@ -16,9 +16,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features
-
-REQUIRED_CONFIG = ("vocabulary_frequency_threshold", "num_oov_buckets", "max_genres",
-                   "num_year_buckets", "num_count_buckets")
+from models.hparams import TransformConfig
 
 
 def _dense(tensor, default_value) -> tf.Tensor:
@@ -37,10 +35,10 @@ def preprocessing_fn(inputs: Dict[str, Any],
                      custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, tf.Tensor]:
   """Raw example tensors -> transformed model inputs (names in models.features)."""
   config = custom_config or {}
-  missing = [key for key in REQUIRED_CONFIG if key not in config]
+  missing = [key for key in TransformConfig.PREPROCESSING_KEYS if key not in config]
   if missing:
     raise ValueError(f"preprocessing_fn needs custom_config keys {', '.join(missing)} "
-                     f"(from pipeline.configs.TransformConfig); got {sorted(config)}")
+                     f"(from models.hparams.TransformConfig); got {sorted(config)}")
   threshold = int(config["vocabulary_frequency_threshold"])
   oov = int(config["num_oov_buckets"])
   outputs = {}

@@ -1,22 +1,20 @@
 """preprocessing_fn on a handful of rows, through tf.Transform's Beam implementation."""
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow_transform.beam as tft_beam
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata
-from tfx.utils import io_utils
 
+import schemas
 from models import features, preprocessing
-from pipeline import configs, pipeline
+from models.hparams import TransformConfig
 
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "schema.pbtxt")
 HISTORY = 20
-CONFIG = pipeline.transform_custom_config(configs.TransformConfig(
+CONFIG = TransformConfig(
     vocabulary_frequency_threshold=2, num_oov_buckets=1, max_genres=3, num_year_buckets=2,
-    num_count_buckets=2))
+    num_count_buckets=2).custom_config()
 
 
 def _row(user, item, history, genres=("Drama",), age=25, year=1995, count=0, gender="M"):
@@ -28,6 +26,9 @@ def _row(user, item, history, genres=("Drama",), age=25, year=1995, count=0, gen
       features.USER_AGE: [age], features.USER_GENDER: [gender.encode()],
       features.USER_OCCUPATION: [b"writer"], features.ITEM_GENRES: [g.encode() for g in genres],
       features.ITEM_YEAR: [year],
+      # Evaluation-only features: in every example, read by no transform.
+      features.USER_IN_TRAIN: [b"known"], features.ITEM_IN_TRAIN: [b"new"],
+      features.USER_ACTIVITY: [features.activity_bucket(count).encode()],
   }
 
 
@@ -43,7 +44,7 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def transformed(tmp_path_factory):
-  schema = io_utils.parse_pbtxt_file(SCHEMA, schema_pb2.Schema())
+  schema = text_format.Parse(schemas.curated_schema(HISTORY), schema_pb2.Schema())
   metadata = dataset_metadata.DatasetMetadata(schema)
   with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft")), force_tf_compat_v1=False):
     (outputs, _), _ = ((ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
@@ -102,3 +103,9 @@ def test_counts_label_and_rates(transformed):
 def test_missing_config_is_an_error():
   with pytest.raises(ValueError, match="needs custom_config keys max_genres"):
     preprocessing.preprocessing_fn({}, {k: v for k, v in CONFIG.items() if k != "max_genres"})
+
+
+def test_evaluation_only_features_are_not_model_inputs(transformed):
+  outputs = set(transformed[0])
+  for name in features.EVALUATION_FEATURES:
+    assert name not in outputs and features.transformed_name(name) not in outputs

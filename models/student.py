@@ -28,7 +28,7 @@ def cast_ids(batch):
 
 
 def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> keras.Model:
-  """config: pipeline.configs.StudentConfig. Returns logits [batch, 1]."""
+  """config: models.hparams.StudentConfig. Returns logits [batch, 1]."""
   inputs = {name: keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype, name=name)
             for name, spec in student_input_signature(sizes).items()}
   x, _ = embed_features(inputs, sizes, config.embedding_dim, config.attribute_embedding_dim,

@@ -11,10 +11,6 @@ import tf_keras as keras
 from models import features, inputs as model_inputs
 from models.layers import IdDropout, MaskedMeanPooling
 
-ATTRIBUTE_INPUTS = (features.GENDER_INDEX, features.OCCUPATION_INDEX, features.AGE_BUCKET,
-                    features.YEAR_BUCKET, features.PRIOR_COUNT_BUCKET)
-
-
 def build_inputs(sizes: model_inputs.InputSizes):
   """One keras.Input per model input, named as the transformed feature."""
   return {name: keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype, name=name)
@@ -59,7 +55,7 @@ def embed_features(inputs, sizes, embedding_dim: int, attribute_dim: int, l2: fl
 
 
 def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> keras.Model:
-  """config: pipeline.configs.TeacherConfig."""
+  """config: models.hparams.TeacherConfig."""
   inputs = build_inputs(sizes)
   if config.architecture == "mf":
     return build_matrix_factorization(inputs, config, sizes, seed)

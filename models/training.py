@@ -1,7 +1,7 @@
 """The training loop shared by teacher and student: early stopping on eval AUC, TensorBoard."""
 
 import logging
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -59,16 +59,10 @@ def predict_logits(model_fn, dataset: tf.data.Dataset):
   return np.concatenate(labels), np.concatenate(logits), np.concatenate(users)
 
 
-def evaluate(model_fn, dataset: tf.data.Dataset, user_oov_id: int) -> Dict[str, float]:
+def evaluate(model_fn, dataset: tf.data.Dataset, user_oov_id: int) -> metrics.EvalMetrics:
   """AUC and log loss overall and for rows whose user is known / unknown to training."""
   labels, logits, users = predict_logits(model_fn, dataset)
-  probabilities = 1.0 / (1.0 + np.exp(-logits))
-  known = users < user_oov_id
-  result = {"auc": metrics.auc(labels, logits), "log_loss": metrics.log_loss(labels, probabilities),
-            "rows": int(len(labels)), "known_user_rows": int(known.sum()),
-            "auc_known_users": metrics.auc(labels[known], logits[known]),
-            "auc_unknown_users": metrics.auc(labels[~known], logits[~known])}
-  return result
+  return metrics.evaluate_logits(labels, logits, users < user_oov_id)
 
 
 def count_parameters(model: keras.Model) -> int:

@@ -2,9 +2,12 @@
 
   distillrec run [--data DIR] [--output RUN_DIR] [--config YAML] [--runner beam|local]
                  [--set section.key=value ...]
+  distillrec verify RUN_DIR
 
-Defaults come from pipeline/configs.py; a YAML file overrides them and flags
-override the YAML. A bad flag, path or value prints one line and exits non-zero.
+Defaults come from the config sections that pipeline/configs.py composes; a YAML
+file overrides them and flags override the YAML. A bad flag, path or value prints
+one line and exits 2. `run` exits 0 when both models were blessed and pushed, 3 with
+a `not blessed: ...` line per failed threshold when a model was not, 1 on errors.
 """
 
 import argparse
@@ -18,6 +21,10 @@ from typing import List, Optional
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from pipeline.configs import RUNNERS  # pylint: disable=wrong-import-position
+
+# Exit code of a run that finished but whose models were not (all) blessed and pushed.
+EXIT_NOT_BLESSED = 3
 # Errors whose own message is the thing to show (raised inside components).
 _KNOWN_ERRORS = ("ValidationGateError", "DataError")
 
@@ -37,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
                    "default: the embedded synthetic generator")
   run.add_argument("--output", help="run folder (default: runs/default)")
   run.add_argument("--config", help="YAML file with config overrides")
-  run.add_argument("--runner", choices=("beam", "local"), help="orchestrator (default: beam)")
+  run.add_argument("--runner", choices=RUNNERS, help="orchestrator (default: beam)")
   run.add_argument("--format", help="data format: auto, ml-100k, ml-1m, ml-latest, csv, parquet")
   run.add_argument("--num-interactions", type=int,
                    help="size of the synthetic data set (default 100000)")
@@ -46,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
   run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config value, e.g. --set example_gen.history_length=10")
   run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
+  check = sub.add_parser(
+      "verify", help="re-check every pushed model of a run",
+      description="Loads every pushed SavedModel version in a fresh TensorFlow-only process "
+                  "and scores its warmup requests; checks every mobile version's files "
+                  "against the sha256 in its manifest and that 'latest' names the newest. "
+                  "Exits 1 naming each broken file.")
+  check.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (--output of run)")
+  check.add_argument("--verbose", action="store_true", help="show TensorFlow logs")
   return parser
 
 
@@ -109,22 +124,48 @@ def run(args) -> int:
     print(f"distillrec: {e}", file=sys.stderr)
     return 2
   try:
-    runners.run_pipeline(config, inputs)
+    config = runners.run_pipeline(config, inputs)
   except Exception as e:  # pylint: disable=broad-except
     print(f"distillrec: the run failed: {failure_message(e)}", file=sys.stderr)
     print(f"  (logs: rerun with --verbose; run folder {config.output_dir})", file=sys.stderr)
     return 1
   print(f"Finished in {time.time() - started:.0f} s.")
-  for line in report.write_report(config):
+  summary = report.build_report(config)
+  for line in report.write_report(config, summary):
     print(line)
-  return 0
+  problems = report.outcome(summary)
+  for line in problems:
+    print(line, file=sys.stderr)
+  return EXIT_NOT_BLESSED if problems else 0
+
+
+def verify(args) -> int:
+  """Re-checks every pushed version of a run: SavedModels load and score, bundles match."""
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  config_path = os.path.join(args.run_dir, "config.yaml")
+  if not os.path.isfile(config_path):
+    print(f"distillrec: {config_path} does not exist (is {args.run_dir} a run folder?)",
+          file=sys.stderr)
+    return 2
+  config = configs.load_config(config_path)
+  if not args.verbose:
+    _quiet()
+  from models import push  # pylint: disable=g-import-not-at-top
+  problems = []
+  for kind, folder, check in (("serving", config.serving_model_dir, push.verify_serving),
+                              ("mobile", config.mobile_push_dir, push.verify_mobile)):
+    found = check(folder)
+    problems += found
+    if not found:
+      print(f"ok: {kind}: {len(push.versions(folder))} version(s) in {folder}")
+  for problem in problems:
+    print(f"broken: {problem}", file=sys.stderr)
+  return 1 if problems else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = _parser().parse_args(argv)
-  if args.command == "run":
-    return run(args)
-  return 2
+  return {"run": run, "verify": verify}[args.command](args)
 
 
 if __name__ == "__main__":

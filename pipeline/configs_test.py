@@ -2,6 +2,8 @@
 
 import pytest
 
+from interactions.config import ExampleGenConfig
+from models.hparams import TeacherConfig, TrainingConfig
 from pipeline import configs
 
 
@@ -31,6 +33,8 @@ def test_yaml_then_flags_override(tmp_path):
     ("data.format=excel", "data.format must be one of auto, ml-100k"),
     ("data.max_bad_row_fraction=2", "data.max_bad_row_fraction must be in [0, 1), got 2.0"),
     ("runner=airflow", "runner must be 'beam' or 'local'"),
+    ("teacher.training.batch_size=0", "teacher.training.batch_size must be >= 1, got 0"),
+    ("data.format=ml-1m", "data.format='ml-1m' needs data.data_dir"),
     ("distillation.pruning_ramp_epochs=40", "pruning_ramp_epochs must be in [1, pruning_epochs"),
     ("distillation.pruning_early_stopping_patience=0",
      "distillation.pruning_early_stopping_patience must be >= 1, got 0"),
@@ -48,9 +52,46 @@ def test_missing_yaml(tmp_path):
 
 
 def test_section_json_round_trip():
-  section = configs.ExampleGenConfig(split_fractions=(0.7, 0.2, 0.1), history_length=3)
-  assert configs.section_from_json(configs.ExampleGenConfig,
-                                   configs.section_to_json(section)) == section
+  section = ExampleGenConfig(split_fractions=(0.7, 0.2, 0.1), history_length=3)
+  assert ExampleGenConfig.from_json(section.to_json()) == section
+  teacher = TeacherConfig(deep_layers=(8, 4), training=TrainingConfig(max_epochs=2))
+  assert TeacherConfig.from_json(teacher.to_json()) == teacher
+
+
+def test_section_from_json_checks_keys_and_values():
+  with pytest.raises(ValueError, match="unknown config key 'dropot'"):
+    TeacherConfig.from_json('{"dropot": 0.1}')
+  with pytest.raises(ValueError, match="dropout must be in"):
+    TeacherConfig.from_json('{"dropout": 1.5}')
+  with pytest.raises(ValueError, match="training.max_epochs must be >= 1"):
+    TeacherConfig.from_json('{"training": {"max_epochs": 0}}')
+
+
+def test_sections_live_beside_their_code_and_compose():
+  config = configs.PipelineConfig()
+  assert isinstance(config.example_gen, ExampleGenConfig)
+  assert isinstance(config.teacher, TeacherConfig)
+  assert isinstance(config.teacher.training, TrainingConfig)
+
+
+def test_run_pipeline_leaves_the_callers_config_alone(tmp_path, monkeypatch):
+  """run_pipeline returns the config as run (absolute output_dir) and does not mutate its input."""
+  from pipeline import runners  # pylint: disable=g-import-not-at-top
+  seen = {}
+
+  def fake_create_pipeline(config, inputs, metadata):
+    seen["output_dir"] = config.output_dir
+    raise RuntimeError("stop here")
+
+  monkeypatch.setattr(runners, "create_pipeline", fake_create_pipeline)
+  monkeypatch.chdir(tmp_path)
+  config = configs.load_config(overrides=["output_dir=relative/run"])
+  inputs = runners.RunInputs(data_dir=str(tmp_path), schema_path="s", input_fingerprint="",
+                             beam_pipeline_args=[])
+  with pytest.raises(RuntimeError, match="stop here"):
+    runners.run_pipeline(config, inputs)
+  assert seen["output_dir"] == str(tmp_path / "relative" / "run")
+  assert config.output_dir == "relative/run"
 
 
 def test_dump_and_reload(tmp_path):

@@ -6,12 +6,18 @@ from typing import List, Optional
 from tfx import v1 as tfx
 
 from components.distillation_trainer.component import DistillationTrainer
+from components.int8_evaluator.component import Int8Evaluator
 from components.interactions_example_gen.component import InteractionsExampleGen
+from components.mobile_pusher.component import MobilePusher
+from components.serving_pusher.component import ServingPusher
 from components.teacher_trainer.component import TeacherTrainer
 from components.validation_gate.component import ValidationGate
+from models import gate
 from pipeline import configs
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+# The last time range: never used for training, early stopping or compression choices.
+TEST_SPLIT = "test"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,24 +29,18 @@ class RunInputs:
   beam_pipeline_args: List[str]
 
 
-def transform_custom_config(transform: configs.TransformConfig) -> dict:
-  """The TransformConfig knobs preprocessing_fn reads (it gets them as custom_config)."""
-  values = dataclasses.asdict(transform)
-  values.pop("compute_statistics")
-  return values
-
-
 def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
                     metadata_connection_config: Optional[object] = None) -> tfx.dsl.Pipeline:
-  """ExampleGen -> statistics, schema, validation gate -> Transform -> teacher -> student.
+  """ExampleGen -> statistics, schema, validation gate -> Transform -> teacher -> student
+  -> gate (TFMA Evaluator, Int8Evaluator) -> pushers.
 
   With config.until set, the pipeline ends after that component.
   """
   example_gen = InteractionsExampleGen(
       input_base=inputs.data_dir,
       input_fingerprint=inputs.input_fingerprint,
-      data_config=configs.section_to_json(config.data),
-      example_gen_config=configs.section_to_json(config.example_gen))
+      data_config=config.data.to_json(),
+      example_gen_config=config.example_gen.to_json())
 
   schema_gen = tfx.components.ImportSchemaGen(schema_file=inputs.schema_path)
   statistics_gen = tfx.components.StatisticsGen(
@@ -56,30 +56,54 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
       preprocessing_fn=PREPROCESSING_FN,
       splits_config=tfx.proto.SplitsConfig(analyze=["train"],
                                            transform=["train", "eval", "test"]),
-      custom_config=transform_custom_config(config.transform),
+      custom_config=config.transform.custom_config(),
       disable_statistics=not config.transform.compute_statistics)
 
   teacher_trainer = TeacherTrainer(
       examples=transform.outputs["transformed_examples"],
       transform_graph=transform.outputs["transform_graph"],
-      schema=validation_gate.outputs["validated_schema"],
-      teacher_config=configs.section_to_json(config.teacher),
-      transform_config=configs.section_to_json(config.transform),
-      history_length=config.example_gen.history_length)
+      teacher_config=config.teacher.to_json(),
+      transform_config=config.transform.to_json())
 
   distillation_trainer = DistillationTrainer(
       examples=transform.outputs["transformed_examples"],
       raw_examples=example_gen.outputs["examples"],
       transform_graph=transform.outputs["transform_graph"],
-      schema=validation_gate.outputs["validated_schema"],
       teacher_model=teacher_trainer.outputs["model"],
-      student_config=configs.section_to_json(config.student),
-      distillation_config=configs.section_to_json(config.distillation),
-      transform_config=configs.section_to_json(config.transform),
-      history_length=config.example_gen.history_length)
+      student_config=config.student.to_json(),
+      distillation_config=config.distillation.to_json(),
+      transform_config=config.transform.to_json())
+
+  # The gate, on the test split: TFMA judges the student SavedModel against the teacher;
+  # Int8Evaluator judges the int8 bundle the same way plus fidelity, size and latency.
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs["examples"],
+      model=distillation_trainer.outputs["model"],
+      baseline_model=teacher_trainer.outputs["model"],
+      eval_config=gate.tfma_eval_config(config.gate),
+      example_splits=[TEST_SPLIT])
+  int8_evaluator = Int8Evaluator(
+      examples=example_gen.outputs["examples"],
+      mobile_model=distillation_trainer.outputs["mobile_model"],
+      model=distillation_trainer.outputs["model"],
+      baseline_model=teacher_trainer.outputs["model"],
+      gate_config=config.gate.to_json(), split=TEST_SPLIT)
+
+  # Each pusher copies only a model its gate blessed.
+  serving_pusher = ServingPusher(
+      model=distillation_trainer.outputs["model"],
+      model_blessing=evaluator.outputs["blessing"],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=config.serving_model_dir)))
+  mobile_pusher = MobilePusher(
+      mobile_model=distillation_trainer.outputs["mobile_model"],
+      model_blessing=int8_evaluator.outputs["blessing"],
+      mobile_dir=config.mobile_push_dir)
 
   components = [example_gen, schema_gen, statistics_gen, example_validator, validation_gate,
-                transform, teacher_trainer, distillation_trainer]
+                transform, teacher_trainer, distillation_trainer, evaluator, int8_evaluator,
+                serving_pusher, mobile_pusher]
   if config.until:
     ids = [c.id for c in components]
     if config.until not in ids:

@@ -9,35 +9,7 @@ this works the same for the Beam and the local runner.
 import threading
 from typing import Dict, List, Optional, Set
 
-_STATES = {3: "done", 4: "FAILED", 5: "cached"}  # metadata_store_pb2.Execution.State
-
-
-def finished_executions(metadata_path: str, since: float = 0.0) -> List[Dict]:
-  """Executions in a terminal state created after `since` (seconds), oldest first."""
-  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  store = metadata_store.MetadataStore(config)
-  rows = []
-  for execution in store.get_executions():
-    if execution.last_known_state not in _STATES:
-      continue
-    if execution.create_time_since_epoch < since * 1000:
-      continue
-    node = execution.type
-    for context in store.get_contexts_by_execution(execution.id):
-      if context.type == "node":
-        node = context.name.split(".", 1)[-1]
-    rows.append({
-        "id": execution.id,
-        "node": node,
-        "state": _STATES[execution.last_known_state],
-        "seconds": (execution.last_update_time_since_epoch
-                    - execution.create_time_since_epoch) / 1000.0,
-    })
-  return sorted(rows, key=lambda r: r["id"])
+from pipeline import mlmd
 
 
 class ProgressPrinter:
@@ -55,7 +27,7 @@ class ProgressPrinter:
 
   def _poll(self) -> None:
     try:
-      rows = finished_executions(self._path, self._since)
+      rows = mlmd.finished_executions(self._path, self._since)
     except Exception:  # pylint: disable=broad-except
       return  # the store may not exist yet or be locked by a writer; try again later
     for row in rows:

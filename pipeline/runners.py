@@ -6,6 +6,7 @@ run directory and caching is on, so a rerun after a crash resumes from the
 last finished component.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -13,37 +14,25 @@ import os
 import time
 from typing import List, Optional
 
+from models import fileio
 from pipeline import configs
 from pipeline.pipeline import RunInputs, create_pipeline
 
 SYNTHETIC_SPEC_FILE = "spec.json"
 
 
-def schema_source_path() -> str:
-  import schemas  # pylint: disable=g-import-not-at-top
-  return os.path.join(os.path.dirname(schemas.__file__), "schema.pbtxt")
-
-
 def prepare_schema(config: configs.PipelineConfig) -> str:
-  """The curated schema with the configured history length, named by its content.
+  """The curated schema with the configured history length, in a file named by its content.
 
-  ImportSchemaGen caches on the file path, so a copy whose content changes
-  must get a new name.
+  ImportSchemaGen caches on the file path, so a copy whose content changes must get
+  a new name.
   """
-  with open(schema_source_path()) as f:
-    text = f.read()
-  marker = 'name: "history_item_ids"'
-  start = text.index(marker)
-  dim_at = text.index("dim { size: ", start)
-  end = text.index("}", dim_at)
-  text = (text[:dim_at] + f"dim {{ size: {config.example_gen.history_length} "
-          + text[end:])
+  import schemas  # pylint: disable=g-import-not-at-top
+  text = schemas.curated_schema(config.example_gen.history_length)
   digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-  folder = os.path.join(config.output_dir, "schema")
-  os.makedirs(folder, exist_ok=True)
-  path = os.path.abspath(os.path.join(folder, f"schema-{digest}.pbtxt"))
+  path = os.path.abspath(os.path.join(config.output_dir, "schema", f"schema-{digest}.pbtxt"))
   if not os.path.exists(path):
-    _write_text(path, text)
+    fileio.write_text(path, text)
   return path
 
 
@@ -66,7 +55,7 @@ def ensure_synthetic_data(config: configs.PipelineConfig) -> str:
   if os.path.exists(spec_path):
     os.remove(spec_path)
   synthetic.write_dataset(spec, folder)
-  _write_text(spec_path, wanted)
+  fileio.write_text(spec_path, wanted)
   return folder
 
 
@@ -109,13 +98,17 @@ def resolve_inputs(config: configs.PipelineConfig) -> RunInputs:
                    beam_pipeline_args=beam_pipeline_args(config, num_rows))
 
 
-def run_pipeline(config: configs.PipelineConfig, inputs: Optional[RunInputs] = None) -> RunInputs:
-  """Builds and runs the pipeline with config.runner; prints each component as it finishes."""
+def run_pipeline(config: configs.PipelineConfig,
+                 inputs: Optional[RunInputs] = None) -> configs.PipelineConfig:
+  """Builds and runs the pipeline with config.runner; prints each component as it finishes.
+
+  Returns the config as run (output_dir made absolute); the caller's is not changed.
+  """
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # pylint: disable=g-import-not-at-top
   from pipeline import progress  # pylint: disable=g-import-not-at-top
 
-  config.output_dir = os.path.abspath(config.output_dir)
+  config = dataclasses.replace(config, output_dir=os.path.abspath(config.output_dir))
   inputs = inputs or resolve_inputs(config)
   configs.dump_config(config, os.path.join(config.output_dir, "config.yaml"))
   metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
@@ -125,11 +118,4 @@ def run_pipeline(config: configs.PipelineConfig, inputs: Optional[RunInputs] = N
         f"({' '.join(inputs.beam_pipeline_args)}) into {config.output_dir}", flush=True)
   with progress.ProgressPrinter(config.metadata_path, since=time.time()):
     runner.run(pipeline)
-  return inputs
-
-
-def _write_text(path: str, text: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
+  return config

@@ -18,12 +18,15 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from interactions import synthetic
-from models import features
-from pipeline import progress, report
-from tests import movielens_fixtures
+from models import features, push
+from pipeline import mlmd
+from tests import movielens_fixtures, saved_model_check
+
+pytestmark = pytest.mark.slow
 
 NODES = ["ImportSchemaGen", "InteractionsExampleGen", "StatisticsGen", "ExampleValidator",
-         "ValidationGate", "Transform", "TeacherTrainer", "DistillationTrainer"]
+         "ValidationGate", "Transform", "TeacherTrainer", "DistillationTrainer", "Evaluator",
+         "Int8Evaluator", "ServingPusher", "MobilePusher"]
 DATA_NODES = NODES[:NODES.index("Transform") + 1]
 NUM_INTERACTIONS = 5000
 # Few epochs: this checks the wiring, not model quality (that is `make bench`).
@@ -32,16 +35,33 @@ SHORT_TRAINING = ["--set", "teacher.training.max_epochs=3", "--set",
                   "--set", "distillation.pruning_ramp_epochs=1",
                   "--set", "distillation.qat_epochs=1",
                   "--set", "distillation.representative_examples=200"]
+# Models trained for 3 epochs are not good enough for the real thresholds; the wiring of
+# the gate and the pushers is what these runs check, so every threshold is wide open.
+OPEN_GATE = ["--set", "gate.auc_floor=0", "--set", "gate.max_auc_drop=1",
+             "--set", "gate.max_gauc_drop=1", "--set", "gate.max_int8_auc_diff=1",
+             "--set", "gate.max_tflite_size_ratio=1", "--set", "gate.max_int8_latency_ms=1000",
+             "--set", "gate.latency_requests=20"]
 
 
-def run_cli(*args, timeout=900):
-  return subprocess.run([sys.executable, "-m", "pipeline.cli", "run", *args],
+def run_cli(*args, timeout=900, command="run"):
+  return subprocess.run([sys.executable, "-m", "pipeline.cli", command, *args],
                         capture_output=True, text=True, timeout=timeout)
+
+
+def tree_bytes(folder):
+  """{relative path: bytes} of every file below folder (empty if it does not exist)."""
+  result = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        result[os.path.relpath(path, folder)] = f.read()
+  return result
 
 
 def executions(run_dir):
   return {(r["node"], r["state"]) for r in
-          progress.finished_executions(os.path.join(run_dir, "metadata.sqlite"))}
+          mlmd.finished_executions(os.path.join(run_dir, "metadata.sqlite"))}
 
 
 def count_records(split_uri):
@@ -58,7 +78,7 @@ def parse_raw(split_uri):
 def default_run(tmp_path_factory):
   run_dir = str(tmp_path_factory.mktemp("run"))
   result = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS),
-                   *SHORT_TRAINING)
+                   *SHORT_TRAINING, *OPEN_GATE)
   assert result.returncode == 0, result.stderr[-3000:]
   return run_dir, result
 
@@ -98,7 +118,7 @@ def test_mlmd_has_a_complete_execution_per_component(default_run):
 
 def test_split_sizes_and_cold_start_report(default_run):
   run_dir, _ = default_run
-  outputs = report.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
   examples_uri = outputs["InteractionsExampleGen"]["examples"].uri
   with open(os.path.join(run_dir, "data", "synthetic", "interactions.csv")) as f:
     total = sum(1 for _ in f) - 1
@@ -116,7 +136,7 @@ def test_split_sizes_and_cold_start_report(default_run):
 
 def test_transformed_examples_match_the_vocabulary(default_run):
   run_dir, _ = default_run
-  outputs = report.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
   examples_uri = outputs["InteractionsExampleGen"]["examples"].uri
   transformed_uri = outputs["Transform"]["transformed_examples"].uri
   for split in ("train", "eval", "test"):
@@ -141,14 +161,101 @@ def test_transformed_examples_match_the_vocabulary(default_run):
   assert transformed[features.GENRE_INDEX].shape[1] == 6
 
 
+def test_gate_table_thresholds_and_pushes_are_printed(default_run):
+  run_dir, result = default_run
+  out = result.stdout
+  assert "Test split (" in out and "Gate (thresholds on the test split):" in out
+  for model in ("teacher", "student", "int8"):
+    assert any(line.split()[:1] == [model] for line in out.splitlines()), (model, out)
+  assert "pass  student: auc " in out and "pass  int8: |auc - float student auc| " in out
+  with open(os.path.join(run_dir, "report.json")) as f:
+    test = json.load(f)["test"]
+  assert test["blessed"] == {"student": True, "int8": True}
+  serving, mobile = test["pushed"]["serving"], test["pushed"]["mobile"]
+  assert serving["path"] == os.path.join(run_dir, "serving", "distillrec", serving["version"])
+  assert mobile["path"] == os.path.join(run_dir, "mobile", mobile["version"])
+  assert f"serving  version {serving['version']}: {serving['path']}" in out
+  # Slices of the test split, for the three models.
+  assert set(test["slices"]["user_in_train:new"]) == {"teacher", "student", "int8"}
+
+
+def test_tfma_student_auc_equals_a_recomputation_through_serving_default(default_run):
+  run_dir, _ = default_run
+  from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(run_dir, "report.json")) as f:
+    saved = json.load(f)
+  outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  records = parse_raw(os.path.join(outputs["InteractionsExampleGen"]["examples"].uri,
+                                   "Split-test"))
+  serving = os.path.join(saved["artifacts"]["student SavedModel"], "Format-Serving")
+  scores = tf.saved_model.load(serving).signatures["serving_default"](
+      examples=tf.constant(records))["score"].numpy()
+  labels = [tf.train.Example.FromString(r).features.feature[features.LABEL].int64_list.value[0]
+            for r in records]
+  tfma_auc = saved["test"]["slices"]["overall"]["student"]["auc"]
+  assert abs(tfma_auc - roc_auc_score(labels, scores)) < 1e-3
+  assert saved["test"]["slices"]["overall"]["student"]["rows"] == len(records)
+
+
+def test_pushed_saved_model_scores_in_a_tensorflow_only_process(default_run, tmp_path):
+  run_dir, _ = default_run
+  with open(os.path.join(run_dir, "report.json")) as f:
+    pushed = json.load(f)["test"]["pushed"]["serving"]["path"]
+  outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  records = parse_raw(os.path.join(outputs["InteractionsExampleGen"]["examples"].uri,
+                                   "Split-test"))[:50]
+  scores = saved_model_check.score_in_tensorflow_only_process(pushed, records, str(tmp_path))
+  assert scores.shape == (50,) and np.all((scores > 0) & (scores < 1))
+
+
 def test_rerun_uses_the_cache(default_run):
   run_dir, _ = default_run
   result = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS),
-                   *SHORT_TRAINING)
+                   *SHORT_TRAINING, *OPEN_GATE)
   assert result.returncode == 0, result.stderr[-3000:]
   cached = [l.split()[0] for l in result.stdout.splitlines() if " cached " in l]
   assert sorted(cached) == sorted(n for n in NODES if n != "ValidationGate") or \
       sorted(cached) == sorted(NODES)
+
+
+def test_more_pushes_add_versions_and_a_failed_gate_pushes_nothing(default_run):
+  """Runs after the others on the same folder: a second blessed run (another student seed)
+  adds a version of each model; an impossible threshold changes nothing and exits 3;
+  `verify` passes, then names a corrupted file."""
+  run_dir, first = default_run
+  serving_base, mobile_dir = (os.path.join(run_dir, "serving", "distillrec"),
+                              os.path.join(run_dir, "mobile"))
+  second = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS),
+                   *SHORT_TRAINING, *OPEN_GATE, "--set", "student.training.seed=43")
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert len(push.versions(serving_base)) == 2 and len(push.versions(mobile_dir)) == 2
+  with open(os.path.join(mobile_dir, "latest")) as f:
+    assert f.read().strip() == push.versions(mobile_dir)[-1]
+
+  before = (tree_bytes(serving_base), tree_bytes(mobile_dir))
+  failed = run_cli("--output", run_dir, "--num-interactions", str(NUM_INTERACTIONS),
+                   *SHORT_TRAINING, *OPEN_GATE, "--set", "student.training.seed=43",
+                   "--set", "gate.auc_floor=0.99")
+  assert failed.returncode == 3, (failed.stdout[-2000:], failed.stderr[-2000:])
+  assert (tree_bytes(serving_base), tree_bytes(mobile_dir)) == before
+  lines = failed.stderr.strip().splitlines()
+  assert any(line.startswith("not blessed: student: auc ") and "vs limit 0.9900" in line
+             for line in lines), failed.stderr
+  assert any(line.startswith("not blessed: int8: auc ") for line in lines), failed.stderr
+  assert "serving  nothing (student not blessed)" in failed.stdout
+
+  verified = run_cli(run_dir, command="verify")
+  assert verified.returncode == 0, verified.stderr
+  assert "ok: serving: 2 version(s)" in verified.stdout
+  model = os.path.join(mobile_dir, push.versions(mobile_dir)[0], "model.tflite")
+  with open(model, "r+b") as f:
+    f.seek(100)
+    byte = f.read(1)
+    f.seek(100)
+    f.write(bytes([byte[0] ^ 0xFF]))
+  broken = run_cli(run_dir, command="verify")
+  assert broken.returncode == 1
+  assert f"broken: {model}: sha256 differs from the manifest's" in broken.stderr
 
 
 def _synthetic_copy(folder, n=3000, seed=5):

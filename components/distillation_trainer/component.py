@@ -10,18 +10,16 @@ from components.distillation_trainer import executor
 
 class DistillationTrainerSpec(ComponentSpec):
   PARAMETERS = {
-      # JSON of pipeline.configs.StudentConfig, DistillationConfig, TransformConfig.
+      # JSON of models.hparams.StudentConfig, DistillationConfig, TransformConfig.
       "student_config": ExecutionParameter(type=str),
       "distillation_config": ExecutionParameter(type=str),
       "transform_config": ExecutionParameter(type=str),
-      "history_length": ExecutionParameter(type=int),
   }
   INPUTS = {
       "examples": ChannelParameter(type=standard_artifacts.Examples),
       # Raw examples: TF Serving warmup requests and the int8-vs-float check use them.
       "raw_examples": ChannelParameter(type=standard_artifacts.Examples),
       "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
-      "schema": ChannelParameter(type=standard_artifacts.Schema),
       "teacher_model": ChannelParameter(type=standard_artifacts.Model),
   }
   OUTPUTS = {
@@ -37,20 +35,19 @@ class DistillationTrainer(base_component.BaseComponent):
   `model`: `Format-Serving/` student SavedModel (serving_default on serialized raw
   tf.Examples, predict_instances on raw named tensors, warmup requests).
   `mobile_model`: the mobile bundle (model.tflite, vocabularies/, manifest.json).
-  `model_run`: TensorBoard logs and compression_report.json.
+  `model_run`: TensorBoard logs and compression_report.json
+  (models.distillation_trainer.CompressionReport), also written beside the SavedModel.
   """
   SPEC_CLASS = DistillationTrainerSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel, raw_examples: types.BaseChannel,
-               transform_graph: types.BaseChannel, schema: types.BaseChannel,
-               teacher_model: types.BaseChannel, student_config: str,
-               distillation_config: str, transform_config: str, history_length: int):
+               transform_graph: types.BaseChannel, teacher_model: types.BaseChannel,
+               student_config: str, distillation_config: str, transform_config: str):
     super().__init__(spec=DistillationTrainerSpec(
         examples=examples, raw_examples=raw_examples, transform_graph=transform_graph,
-        schema=schema, teacher_model=teacher_model, student_config=student_config,
+        teacher_model=teacher_model, student_config=student_config,
         distillation_config=distillation_config, transform_config=transform_config,
-        history_length=history_length,
         model=types.Channel(type=standard_artifacts.Model),
         mobile_model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun)))

@@ -11,74 +11,73 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.utils import path_utils
 
-from components.distillation_trainer import executor
-from models import distillation, export, features
-from pipeline import configs
+from models import distillation, distillation_trainer, export, features
+from models.hparams import DistillationConfig, StudentConfig, TrainingConfig
+from models.teacher_trainer import TeacherSummary
 from tests import saved_model_check
 
-
-@pytest.fixture(scope="module")
-def distilled(transformed_run, trained_teacher, tmp_path_factory):
-  folder = tmp_path_factory.mktemp("student")
-  config = transformed_run["config"]
-  student_config = configs.StudentConfig(training=configs.TrainingConfig(
-      max_epochs=6, early_stopping_patience=2, batch_size=256))
-  kd_config = configs.DistillationConfig(pruning_ramp_epochs=2, pruning_epochs=3, qat_epochs=1,
-                                         representative_examples=300)
-  return executor.train_outside_pipeline(
-      transformed_run["outputs"], trained_teacher[0], student_config, kd_config,
-      config.transform, config.example_gen.history_length, str(folder))
+pytestmark = pytest.mark.slow
 
 
-def _raw_eval_records(transformed_run, count):
-  uri = transformed_run["outputs"]["InteractionsExampleGen"]["examples"].uri
-  files = glob.glob(os.path.join(uri, "Split-eval", "*.gz"))
+@pytest.fixture(name="distilled")
+def fixture_distilled(trained_student):
+  """The executor on the tiny fixture: ({output key: artifact}, CompressionReport)."""
+  return trained_student, distillation_trainer.CompressionReport.read(
+      trained_student["model_run"].uri)
+
+
+def _raw_eval_records(transformed_data, count):
+  files = glob.glob(os.path.join(transformed_data.raw_examples.uri, "Split-eval", "*.gz"))
   return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)]
 
 
-def _raw_rows(records):
-  rows = []
-  for record in records:
-    example = tf.train.Example.FromString(record).features.feature
-    row = {}
-    for key, value in example.items():
-      values = list(getattr(value, value.WhichOneof("kind")).value)
-      values = [v.decode() if isinstance(v, bytes) else v for v in values]
-      row[key] = values if key in features.STRING_LIST_FEATURES else values[0]
-    rows.append(row)
-  return rows
+def test_executor_records_the_report_and_properties(distilled, trained_teacher):
+  artifacts, report = distilled
+  # The same report in the ModelRun and beside the SavedModel, read through one schema.
+  assert distillation_trainer.CompressionReport.read(artifacts["model"].uri) == report
+  assert artifacts["model"].get_float_custom_property("eval_auc") == report.student.eval.auc
+  assert artifacts["model"].get_float_custom_property("sparsity") == \
+      report.student.sparsity.overall
+  assert artifacts["mobile_model"].get_float_custom_property("eval_auc") == \
+      report.tflite.int8_vs_float.auc_int8
+  assert artifacts["mobile_model"].get_string_custom_property("format") == "tflite"
+  # The teacher's figures are the teacher's own summary, not recomputed.
+  teacher = TeacherSummary.read(trained_teacher[0].uri)
+  assert report.teacher.eval == teacher.eval
+  assert report.parameter_ratio == report.student.parameters / teacher.parameters
+  assert report.config["distillation"]["pruning_ramp_epochs"] == 2
 
 
 def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
   _, report = distilled
-  sparsity = report["student"]["sparsity"]
-  assert abs(sparsity["overall"] - 0.8) < 0.01, sparsity
+  sparsity = report.student.sparsity
+  assert abs(sparsity.overall - 0.8) < 0.01, sparsity
   assert {"user_embedding/embeddings", "item_embedding/embeddings",
-          "hidden_0/kernel"} <= set(sparsity["per_layer"])
-  stages = report["student"]["stages"]
+          "hidden_0/kernel"} <= set(sparsity.per_layer)
+  stages = report.student.stages
   assert stages["qat"]["sparsity"] == pytest.approx(stages["prune"]["sparsity"], abs=1e-6)
 
 
 def test_student_is_small_and_sizes_are_reported(distilled):
   _, report = distilled
-  assert 0.02 <= report["parameter_ratio"] <= 0.10, report["parameter_ratio"]
-  tflite = report["tflite"]
-  assert 0 < tflite["gzipped_bytes"] < tflite["bytes"]
-  for entry in (report["teacher"]["saved_model_variables"], report["student"]["saved_model"]):
-    assert 0 < entry["gzipped_bytes"] < entry["bytes"]
+  assert 0.02 <= report.parameter_ratio <= 0.10, report.parameter_ratio
+  tflite = report.tflite
+  assert 0 < tflite.gzipped_bytes < tflite.bytes
+  for entry in (report.teacher.saved_model_variables, report.student.saved_model):
+    assert 0 < entry.gzipped_bytes < entry.bytes
 
 
 def test_tflite_is_full_integer_and_agrees_with_the_float_student(distilled):
   artifacts, report = distilled
-  census = report["tflite"]["dtype_census"]
+  census = report.tflite.dtype_census
   assert set(census) <= {"int8", "int32"}, census
   with open(os.path.join(artifacts["mobile_model"].uri, export.TFLITE_FILE), "rb") as f:
     tflite_model = f.read()
   assert export.tflite_dtype_census(tflite_model) == census
-  fidelity = report["tflite"]["int8_vs_float"]
-  assert fidelity["rows"] > 100
-  assert fidelity["mean_abs_score_diff"] < 0.02, fidelity
-  assert fidelity["auc_diff"] < 0.005, fidelity
+  fidelity = report.tflite.int8_vs_float
+  assert fidelity.rows > 100
+  assert fidelity.mean_abs_score_diff < 0.02, fidelity
+  assert fidelity.auc_diff < 0.005, fidelity
 
 
 def test_mobile_bundle_manifest_matches_its_files(distilled):
@@ -102,22 +101,22 @@ def test_mobile_bundle_manifest_matches_its_files(distilled):
   assert manifest["outputs"][0]["dtype"] == "int8"
 
 
-def test_app_path_through_the_bundle_matches_the_served_student(distilled, transformed_run,
+def test_app_path_through_the_bundle_matches_the_served_student(distilled, transformed_data,
                                                                 tmp_path):
   """Raw rows -> bundle vocabularies and manifest -> int8 model, vs the SavedModel on Examples."""
   artifacts, _ = distilled
-  records = _raw_eval_records(transformed_run, 200)
+  records = _raw_eval_records(transformed_data, 200)
   serving_dir = path_utils.serving_model_dir(artifacts["model"].uri)
   served = saved_model_check.score_in_tensorflow_only_process(serving_dir, records,
                                                               str(tmp_path))
-  on_device = export.MobileBundle(artifacts["mobile_model"].uri).predict(_raw_rows(records))
+  on_device = export.MobileBundle(artifacts["mobile_model"].uri).predict(export.parse_raw_rows(records))
   assert np.mean(np.abs(on_device - served)) < 0.02
 
 
-def test_rest_instances_signature_matches_serving_default(distilled, transformed_run):
+def test_rest_instances_signature_matches_serving_default(distilled, transformed_data):
   artifacts, _ = distilled
-  records = _raw_eval_records(transformed_run, 50)
-  rows = _raw_rows(records)
+  records = _raw_eval_records(transformed_data, 50)
+  rows = export.parse_raw_rows(records)
   loaded = tf.saved_model.load(path_utils.serving_model_dir(artifacts["model"].uri))
   by_examples = loaded.signatures["serving_default"](examples=tf.constant(records))["score"]
   signature = loaded.signatures[export.INSTANCES_SIGNATURE]
@@ -150,14 +149,13 @@ def test_warmup_requests_are_prediction_logs_the_model_answers(distilled):
   assert requests == 4  # 32 eval examples in batches of 8
 
 
-def test_manifest_numeric_steps_reproduce_the_transform_graph(distilled, transformed_run):
+def test_manifest_numeric_steps_reproduce_the_transform_graph(distilled, transformed_data):
   artifacts, _ = distilled
   bundle = export.MobileBundle(artifacts["mobile_model"].uri)
-  rows = _raw_rows(_raw_eval_records(transformed_run, 300))
+  rows = export.parse_raw_rows(_raw_eval_records(transformed_data, 300))
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  tft_output = tft.TFTransformOutput(
-      transformed_run["outputs"]["Transform"]["transform_graph"].uri)
-  records = _raw_eval_records(transformed_run, 300)
+  tft_output = tft.TFTransformOutput(transformed_data.transform_graph.uri)
+  records = _raw_eval_records(transformed_data, 300)
   parsed = tf.io.parse_example(tf.constant(records), export.raw_serving_feature_spec(tft_output))
   transformed = tft_output.transform_features_layer()(parsed)
   encoded = bundle.encode(rows)
@@ -166,26 +164,29 @@ def test_manifest_numeric_steps_reproduce_the_transform_graph(distilled, transfo
     np.testing.assert_allclose(encoded[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
-def test_same_seed_gives_the_same_student_whatever_ran_before(transformed_run, trained_teacher,
+def test_same_seed_gives_the_same_student_whatever_ran_before(transformed_data, trained_teacher,
                                                               tmp_path):
   """Seeded training is bit-reproducible in one process, even after others changed the seed.
 
-  Before the executor seeded ahead of building its datasets, the shuffle order came from
+  Before the trainer seeded ahead of building its datasets, the shuffle order came from
   whatever global seed an earlier step had left: weights differed by up to 0.58.
   """
-  config = transformed_run["config"]
-  student_config = configs.StudentConfig(training=configs.TrainingConfig(
+  teacher_dir = trained_teacher[0].uri
+  student_config = StudentConfig(training=TrainingConfig(
       max_epochs=2, early_stopping_patience=2, batch_size=256))
-  kd_config = configs.DistillationConfig(prune=False, qat=False, representative_examples=100,
-                                         fidelity_rows=500, warmup_examples=4)
+  kd_config = DistillationConfig(prune=False, qat=False, representative_examples=100,
+                                 fidelity_rows=500, warmup_examples=4)
   weights = []
   for attempt in range(2):
     tf.random.set_seed(1000 + attempt)  # what ran before must not matter
-    artifacts, _ = executor.train_outside_pipeline(
-        transformed_run["outputs"], trained_teacher[0], student_config, kd_config,
-        config.transform, config.example_gen.history_length, str(tmp_path / str(attempt)))
-    weights.append(distillation.saved_model_weights(
-        path_utils.serving_model_dir(artifacts["model"].uri)))
+    folder = tmp_path / str(attempt)
+    distillation_trainer.run(
+        transformed_data.transformed_examples.uri, transformed_data.raw_examples.uri,
+        transformed_data.transform_graph.uri, path_utils.serving_model_dir(teacher_dir),
+        TeacherSummary.read(teacher_dir), student_config, kd_config,
+        transformed_data.transform_config, serving_dir=str(folder / "model"),
+        mobile_dir=str(folder / "mobile"), log_dir=str(folder / "logs"))
+    weights.append(distillation.saved_model_weights(str(folder / "model")))
   assert weights[0].keys() == weights[1].keys()
   for name, value in weights[0].items():
     np.testing.assert_array_equal(value, weights[1][name], err_msg=name)

@@ -13,15 +13,15 @@ EXAMPLES_KEY = "examples"
 
 
 class InteractionsExampleGenSpec(ComponentSpec):
-  """Reads one interactions data set; all knobs come from PipelineConfig as JSON."""
+  """Reads one interactions data set; its knobs come as JSON config sections."""
   PARAMETERS = {
       # Folder with the data (MovieLens 100K / 1M / latest, or generic CSV/Parquet).
       "input_base": ExecutionParameter(type=str),
       # Fingerprint of the input files, so TFX's cache notices changed data.
       "input_fingerprint": ExecutionParameter(type=str, optional=True),
-      # JSON of pipeline.configs.DataConfig.
+      # JSON of interactions.config.DataConfig.
       "data_config": ExecutionParameter(type=str),
-      # JSON of pipeline.configs.ExampleGenConfig.
+      # JSON of interactions.config.ExampleGenConfig.
       "example_gen_config": ExecutionParameter(type=str),
   }
   INPUTS = {}

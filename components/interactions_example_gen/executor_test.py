@@ -12,9 +12,9 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.interactions_example_gen import executor
 from interactions import beam_transforms, synthetic
+from interactions.config import DataConfig, ExampleGenConfig
 from interactions.sources import DataError
 from models import features
-from pipeline import configs
 
 GENERIC = os.path.join(os.path.dirname(__file__), "..", "..", "interactions", "testdata",
                        "generic")
@@ -22,8 +22,8 @@ HEADER = "user_id,item_id,rating,timestamp\n"
 
 
 def run_executor(data_dir, output_dir, data_overrides=None, gen_overrides=None):
-  data_config = configs.DataConfig(**(data_overrides or {}))
-  gen_config = configs.ExampleGenConfig(**(gen_overrides or {}))
+  data_config = DataConfig(**(data_overrides or {}))
+  gen_config = ExampleGenConfig(**(gen_overrides or {}))
   examples = standard_artifacts.Examples()
   examples.uri = str(output_dir)
   context = executor.Executor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"],
@@ -31,8 +31,8 @@ def run_executor(data_dir, output_dir, data_overrides=None, gen_overrides=None):
                                       unique_id="test")
   executor.Executor(context).Do({}, {"examples": [examples]}, {
       "input_base": str(data_dir),
-      "data_config": configs.section_to_json(data_config),
-      "example_gen_config": configs.section_to_json(gen_config)})
+      "data_config": data_config.to_json(),
+      "example_gen_config": gen_config.to_json()})
   return examples
 
 
@@ -74,6 +74,15 @@ def test_time_split_and_point_in_time_features_on_fixture(tmp_path):
   assert row[features.USER_OCCUPATION] == ["technician"]
   assert row[features.ITEM_GENRES] == ["Action", "Comedy", "Drama"]
   assert row[features.ITEM_YEAR] == [1995]
+  # Evaluation-only slices: user 1 and item 40 (user 2, t=300) are in train; 3 earlier events.
+  assert row[features.USER_IN_TRAIN] == ["known"] and row[features.ITEM_IN_TRAIN] == ["known"]
+  assert row[features.USER_ACTIVITY] == ["1-4"]
+  # eval: user 4 (t=500, 600) is new, item 50 (t=400) is new, user 3 at t=400 is known.
+  by_time = {r[features.TIMESTAMP][0]: r for r in splits["eval"]}
+  assert by_time[500][features.USER_IN_TRAIN] == ["new"]
+  assert by_time[500][features.USER_ACTIVITY] == ["0"]
+  assert by_time[400][features.ITEM_IN_TRAIN] == ["new"]
+  assert by_time[400][features.USER_IN_TRAIN] == ["known"]
   # Events in the same second do not see each other.
   first_two = splits["train"][:2]
   assert all(r[features.HISTORY_ITEM_IDS] == [""] * 4 for r in first_two)
@@ -173,7 +182,9 @@ def test_duplicates_are_quarantined(tmp_path):
   _write_rows(tmp_path / "data", 300, ["u0,i0,3,1000"])  # repeats line 2
   examples = run_executor(tmp_path / "data", tmp_path / "out")
   summary = beam_transforms.read_summary(examples.uri)
-  assert summary["bad_rows"] == 1
+  assert summary["bad_rows"] == 1 and summary["duplicate_rows"] == 1
+  # The duplicate is not counted as valid: 300 valid of 301 rows, 1 quarantined.
+  assert summary["valid_rows"] == 300 and summary["total_rows"] == 301
   assert summary["first_bad_row"] == ("interactions.csv, line 302, column 'timestamp': duplicate "
                                       "of line 2: same user, item and timestamp")
   assert sum(len(read_split(examples, s)) for s in beam_transforms.SPLITS) == 300

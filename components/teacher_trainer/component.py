@@ -10,15 +10,13 @@ from components.teacher_trainer import executor
 
 class TeacherTrainerSpec(ComponentSpec):
   PARAMETERS = {
-      # JSON of pipeline.configs.TeacherConfig and TransformConfig.
+      # JSON of models.hparams.TeacherConfig and TransformConfig.
       "teacher_config": ExecutionParameter(type=str),
       "transform_config": ExecutionParameter(type=str),
-      "history_length": ExecutionParameter(type=int),
   }
   INPUTS = {
       "examples": ChannelParameter(type=standard_artifacts.Examples),
       "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
-      "schema": ChannelParameter(type=standard_artifacts.Schema),
   }
   OUTPUTS = {
       "model": ChannelParameter(type=standard_artifacts.Model),
@@ -30,18 +28,17 @@ class TeacherTrainer(base_component.BaseComponent):
   """Trains on the train split with early stopping on eval AUC; exports a SavedModel.
 
   `model`: `Format-Serving/` SavedModel (serving_default on serialized raw
-  tf.Examples, transformed_logits on transformed tensors) and `metrics.json`.
-  `model_run`: TensorBoard logs and the same metrics.
+  tf.Examples, transformed_logits on transformed tensors) and `metrics.json`
+  (models.teacher_trainer.TeacherSummary).
+  `model_run`: TensorBoard logs and the same summary.
   """
   SPEC_CLASS = TeacherTrainerSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
-               schema: types.BaseChannel, teacher_config: str, transform_config: str,
-               history_length: int):
+               teacher_config: str, transform_config: str):
     super().__init__(spec=TeacherTrainerSpec(
-        examples=examples, transform_graph=transform_graph, schema=schema,
+        examples=examples, transform_graph=transform_graph,
         teacher_config=teacher_config, transform_config=transform_config,
-        history_length=history_length,
         model=types.Channel(type=standard_artifacts.Model),
         model_run=types.Channel(type=standard_artifacts.ModelRun)))

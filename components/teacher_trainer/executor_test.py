@@ -1,53 +1,54 @@
-"""TeacherTrainer executor on a small transformed run: trains, evaluates, exports."""
+"""TeacherTrainer executor on the tiny transformed fixture: trains, evaluates, exports, records."""
 
-import json
+import glob
 import os
 
+import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
 from tfx.utils import path_utils
 
-from components.teacher_trainer import executor
+from models import export, inputs, teacher_trainer
 from tests import saved_model_check
+
+pytestmark = pytest.mark.slow
 
 
 def test_trains_exports_and_reports(trained_teacher):
   model, model_run = trained_teacher
-  with open(os.path.join(model.uri, executor.METRICS_FILE)) as f:
-    metrics = json.load(f)
-  assert metrics["architecture"] == "dcn"
-  assert metrics["parameters"] > 100_000
-  assert 1 <= metrics["best_epoch"] <= metrics["epochs_trained"] <= 4
+  summary = teacher_trainer.TeacherSummary.read(model.uri)
+  assert teacher_trainer.TeacherSummary.read(model_run.uri) == summary
+  assert summary.architecture == "dcn"
+  assert summary.parameters > 100_000
+  assert 1 <= summary.best_epoch <= summary.epochs_trained <= 4
+  assert len(summary.history["val_auc"]) == summary.epochs_trained
+  assert summary.best_epoch == 1 + int(np.argmax(summary.history["val_auc"]))
   # Learns something on the synthetic data, and reports known/unknown users apart.
-  assert metrics["eval"]["auc"] > 0.6
-  assert 0 < metrics["eval"]["known_user_rows"] < metrics["eval"]["rows"]
-  assert "auc_unknown_users" in metrics["eval"]
-  assert model.get_float_custom_property("eval_auc") == pytest.approx(metrics["eval"]["auc"])
+  assert summary.eval.auc > 0.6
+  assert 0 < summary.eval.known_user_rows < summary.eval.rows
+  assert model.get_float_custom_property("eval_auc") == pytest.approx(summary.eval.auc)
+  assert model.get_int_custom_property("parameters") == summary.parameters
   # TensorBoard event files in the ModelRun.
   events = [f for _, _, files in os.walk(model_run.uri) for f in files if "tfevents" in f]
   assert events
   assert os.path.exists(os.path.join(path_utils.serving_model_dir(model.uri), "saved_model.pb"))
 
 
-def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transformed_run,
+def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transformed_data,
                                                                       trained_teacher, tmp_path):
   """Load with nothing but TensorFlow (as TF Serving would) and score raw tf.Examples."""
-  import glob  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  import tf_keras as keras  # pylint: disable=g-import-not-at-top
-  from models import export, inputs  # pylint: disable=g-import-not-at-top
   model, _ = trained_teacher
   serving_dir = path_utils.serving_model_dir(model.uri)
-  raw_uri = transformed_run["outputs"]["InteractionsExampleGen"]["examples"].uri
-  files = glob.glob(os.path.join(raw_uri, "Split-eval", "*.gz"))
+  files = glob.glob(os.path.join(transformed_data.raw_examples.uri, "Split-eval", "*.gz"))
   records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(64)]
   scores = saved_model_check.score_in_tensorflow_only_process(serving_dir, records,
                                                              str(tmp_path))
 
   # Same scores as the Keras model on features transformed in this process.
   keras_model = keras.models.load_model(serving_dir)
-  tft_output = tft.TFTransformOutput(transformed_run["outputs"]["Transform"]["transform_graph"].uri)
+  tft_output = tft.TFTransformOutput(transformed_data.transform_graph.uri)
   parsed = tf.io.parse_example(tf.constant(records), export.raw_serving_feature_spec(tft_output))
   transformed = tft_output.transform_features_layer()(parsed)
   logits = keras_model({k: transformed[k] for k in inputs.MODEL_INPUTS}, training=False)

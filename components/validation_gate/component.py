@@ -1,30 +1,34 @@
 """ValidationGate: passes the schema on to Transform only when ExampleValidator found nothing."""
 
-import os
-
-import tensorflow as tf
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils, standard_artifacts
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from components.validation_gate import executor
 
-SCHEMA_FILE = "schema.pbtxt"
+
+class ValidationGateSpec(ComponentSpec):
+  PARAMETERS = {}
+  INPUTS = {
+      "anomalies": ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+      "schema": ChannelParameter(type=standard_artifacts.Schema),
+  }
+  OUTPUTS = {
+      "validated_schema": ChannelParameter(type=standard_artifacts.Schema),
+  }
 
 
-@component
-def ValidationGate(  # pylint: disable=invalid-name
-    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
-    schema: InputArtifact[standard_artifacts.Schema],
-    validated_schema: OutputArtifact[standard_artifacts.Schema]) -> None:
+class ValidationGate(base_component.BaseComponent):
   """Raises ValidationGateError listing each anomaly; else copies the schema through.
 
   Transform takes `validated_schema`, so it runs only after a clean validation,
   on every orchestrator, and MLMD records which validation let the data through.
   """
-  executor.check(anomalies.uri, artifact_utils.decode_split_names(anomalies.split_names))
-  source = os.path.join(schema.uri, SCHEMA_FILE)
-  target = os.path.join(validated_schema.uri, SCHEMA_FILE)
-  tf.io.gfile.makedirs(validated_schema.uri)
-  tf.io.gfile.copy(source, target + ".tmp", overwrite=True)
-  tf.io.gfile.rename(target + ".tmp", target, overwrite=True)
+  SPEC_CLASS = ValidationGateSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self, anomalies: types.BaseChannel, schema: types.BaseChannel):
+    super().__init__(spec=ValidationGateSpec(
+        anomalies=anomalies, schema=schema,
+        validated_schema=types.Channel(type=standard_artifacts.Schema)))

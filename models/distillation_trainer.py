@@ -1,0 +1,178 @@
+"""DistillationTrainer's run logic: distill, prune and QAT the student; export both student models.
+
+A plain function over paths and hyper-parameters: the TFX executor calls it with
+artifact URIs; tests and `make bench` (the sweep of students beside the
+pipeline's) call it with the same paths. Its `CompressionReport` is the one
+schema of `compression_report.json`: the report and the benchmark read it back
+through `CompressionReport.read`. TensorFlow is imported inside `run`.
+"""
+
+import dataclasses
+import logging
+import os
+from typing import Any, Dict
+
+from models.dataclass_json import Summary, to_plain
+from models.hparams import DistillationConfig, StudentConfig, TransformConfig
+from models.metrics import EvalMetrics
+from models.teacher_trainer import TeacherSummary
+
+
+@dataclasses.dataclass
+class FileSizes(Summary):
+  """Raw and gzipped bytes of some files together (gzip shows what pruning saves)."""
+  bytes: int
+  gzipped_bytes: int
+
+
+@dataclasses.dataclass
+class Sparsity(Summary):
+  """Share of exact zeros in embedding tables and Dense kernels, as exported."""
+  overall: float
+  per_layer: Dict[str, float]
+  weights: int
+
+
+@dataclasses.dataclass
+class Int8Fidelity(Summary):
+  """The int8 TFLite model against the float student on the same eval rows."""
+  rows: int
+  mean_abs_score_diff: float
+  max_abs_score_diff: float
+  auc_float: float
+  auc_int8: float
+  auc_diff: float  # absolute
+
+
+@dataclasses.dataclass
+class TeacherFigures(Summary):
+  parameters: int
+  saved_model_variables: FileSizes
+  eval: EvalMetrics  # as TeacherTrainer measured it, on the same eval split
+
+
+@dataclasses.dataclass
+class StudentFigures(Summary):
+  parameters: int
+  saved_model: FileSizes
+  eval: EvalMetrics
+  # Per stage (distill, prune, qat): epochs, eval AUC and sparsity as training saw them.
+  stages: Dict[str, Dict[str, Any]]
+  sparsity: Sparsity
+
+
+@dataclasses.dataclass
+class TfliteFigures(Summary):
+  bytes: int
+  gzipped_bytes: int
+  dtype_census: Dict[str, int]  # tensors per dtype; full integer = only int8 and int32
+  int8_vs_float: Int8Fidelity
+
+
+@dataclasses.dataclass
+class CompressionReport(Summary):
+  """Teacher vs student vs int8 student: sizes, sparsity and eval figures."""
+  teacher: TeacherFigures
+  student: StudentFigures
+  tflite: TfliteFigures
+  config: Dict[str, Any]  # the student and distillation sections it was trained with
+  parameter_ratio: float  # student / teacher parameters
+
+  FILE_NAME = "compression_report.json"  # in the ModelRun and the student's Model artifact
+
+
+def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
+        teacher_serving_dir: str, teacher: TeacherSummary, hparams: StudentConfig,
+        distillation_config: DistillationConfig, transform: TransformConfig,
+        serving_dir: str, mobile_dir: str, log_dir: str) -> CompressionReport:
+  """Trains the student from the frozen teacher's logits, compresses and exports it.
+
+  examples_uri / raw_examples_uri: transformed and raw examples (Split-*/);
+  teacher_serving_dir: the teacher SavedModel (its `transformed_logits` signature
+  gives the soft labels). Writes the student SavedModel to serving_dir, the mobile
+  bundle (model.tflite, vocabularies, manifest.json) to mobile_dir and TensorBoard
+  logs of each stage under log_dir.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_transform as tft
+  import tf_keras as keras
+  from models import distillation, export, inputs, student, training
+  # pylint: enable=g-import-not-at-top
+  tft_output = tft.TFTransformOutput(transform_graph_uri)
+  sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
+  spec = tft_output.transformed_feature_spec()
+  training_config = hparams.training
+  seed = training_config.seed
+  # Seeded before anything random is built: the shuffle's order depends on the global
+  # seed too, so datasets built first would depend on what ran before in this process.
+  keras.utils.set_random_seed(seed)
+  train_files = inputs.split_files(examples_uri, "train")
+  train_plain = inputs.make_dataset(train_files, spec, training_config.batch_size, True, seed,
+                                    training_config.shuffle_buffer)
+  eval_plain = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
+                                   4 * training_config.batch_size, False, seed)
+  steps_per_epoch = sum(1 for _ in train_plain)
+
+  # The teacher is frozen: only its exported transformed_logits signature is called.
+  teacher_model = tf.saved_model.load(teacher_serving_dir)  # keep: it owns the variables
+  teacher_signature = teacher_model.signatures[export.TRANSFORMED_SIGNATURE]
+  teacher_fn = lambda batch: teacher_signature(**batch)["logit"]  # pylint: disable=unnecessary-lambda-assignment
+  train = distillation.with_teacher_logits(train_plain, teacher_fn, student.cast_ids)
+  # The eval split is read in the same order every epoch: its teacher logits are kept.
+  evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn,
+                                                student.cast_ids).cache()
+
+  model = student.build_student(hparams, sizes, seed=seed)
+  student_parameters = training.count_parameters(model)
+  logging.info("DistillationTrainer: student with %d parameters, alpha=%s T=%s",
+               student_parameters, distillation_config.alpha, distillation_config.temperature)
+  model, stages = distillation.distill(model, train, evaluation, distillation_config,
+                                       training_config, log_dir, steps_per_epoch)
+  student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
+                                   eval_plain, sizes.user_oov_id)
+
+  raw_eval = inputs.split_files(raw_examples_uri, "eval")
+  warmup = [r.numpy() for r in tf.data.TFRecordDataset(raw_eval, compression_type="GZIP")
+            .take(distillation_config.warmup_examples)]
+  export.export_serving_model(model, tft_output, sizes, serving_dir,
+                              cast_inputs=student.cast_ids,
+                              transformed_signature=student.student_input_signature(sizes),
+                              warmup_examples=warmup)
+
+  def representative():
+    for batch, _ in inputs.make_dataset(train_files, spec, 1, False, seed,
+                                        take=distillation_config.representative_examples):
+      yield student.cast_ids(batch)
+
+  tflite_model = export.convert_to_tflite(model, student.student_input_signature(sizes),
+                                          representative)
+  fidelity = Int8Fidelity(**export.int8_fidelity(model, tflite_model, eval_plain,
+                                                 student.cast_ids,
+                                                 distillation_config.fidelity_rows))
+  logging.info("DistillationTrainer: int8 vs float on %d eval rows: %s", fidelity.rows, fidelity)
+  manifest = export.write_mobile_bundle(
+      mobile_dir, tflite_model, tft_output, sizes,
+      metrics={"eval_auc_float_student": student_eval.auc, "eval_auc_int8": fidelity.auc_int8,
+               "int8_vs_float": to_plain(fidelity)})
+
+  teacher_variables = os.path.join(teacher_serving_dir, "variables")
+  return CompressionReport(
+      # The teacher's eval figures are TeacherTrainer's, on the same split: not recomputed.
+      teacher=TeacherFigures(
+          parameters=teacher.parameters,
+          saved_model_variables=FileSizes(
+              **export.file_sizes(export.tree_files(teacher_variables))),
+          eval=teacher.eval),
+      student=StudentFigures(
+          parameters=student_parameters,
+          saved_model=FileSizes(**export.file_sizes(export.tree_files(serving_dir))),
+          eval=student_eval,
+          stages=stages,
+          sparsity=Sparsity(**distillation.sparsity_report(
+              distillation.saved_model_weights(serving_dir)))),
+      tflite=TfliteFigures(
+          bytes=manifest["tflite_bytes"], gzipped_bytes=manifest["tflite_gzipped_bytes"],
+          dtype_census=export.tflite_dtype_census(tflite_model), int8_vs_float=fidelity),
+      config={"student": to_plain(hparams), "distillation": to_plain(distillation_config)},
+      parameter_ratio=student_parameters / teacher.parameters)

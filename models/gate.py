@@ -1,0 +1,199 @@
+"""The gate: thresholds a model must pass on the test split before it is pushed.
+
+`GateConfig` is the `gate` section of PipelineConfig. The same thresholds judge the
+student SavedModel (TFX's Evaluator, through `tfma_eval_config`, with the teacher as
+baseline) and the int8 student (models.int8_evaluation, the same metrics on the
+same rows through the mobile bundle, plus fidelity, size and latency budgets).
+Thresholds are product decisions: defaults are deliberate, not tuned to pass.
+"""
+
+import dataclasses
+from typing import Dict, List
+
+from models import features
+from models.dataclass_json import Section, Summary, knob
+
+# Model names inside the Evaluator's EvalConfig.
+CANDIDATE = "candidate"
+BASELINE = "baseline"
+# Metric names as TFMA reports them (and as the int8 evaluation reports its own).
+AUC = "auc"
+GAUC = "gauc"
+NDCG = "ndcg"
+LOG_LOSS = "binary_crossentropy"
+CALIBRATION = "calibration"
+EXAMPLE_COUNT = "example_count"
+# Slices: the whole test split, then by the evaluation-only features InteractionsExampleGen
+# writes (user / item seen in train, the user's activity before the event).
+SLICE_FEATURES = (features.USER_IN_TRAIN, features.ITEM_IN_TRAIN, features.USER_ACTIVITY)
+
+
+@dataclasses.dataclass
+class GateConfig(Section):
+  """Thresholds on the test split; a model that misses one is not pushed."""
+  # Value threshold: test AUC of the student (and of the int8 student) at least this.
+  # A broken or collapsed model scores about 0.5.
+  auc_floor: float = 0.6
+  # Change thresholds against the teacher on the same rows: AUC and GAUC may drop at
+  # most this much (absolute).
+  max_auc_drop: float = 0.01
+  max_gauc_drop: float = 0.01
+  # int8 TFLite vs the float student on the same rows: |AUC difference| at most this.
+  max_int8_auc_diff: float = 0.002
+  # Bytes of model.tflite over bytes of the teacher's SavedModel variables (30x smaller).
+  max_tflite_size_ratio: float = 1 / 30
+  # p50 of scoring `latency_candidates` candidates of one user through the int8 model,
+  # one thread (ai_edge_litert), in milliseconds; `latency_requests` requests timed.
+  max_int8_latency_ms: float = 2.0
+  latency_candidates: int = 100
+  latency_requests: int = 300
+  # NDCG@k per user (k is reported, not judged).
+  ndcg_k: int = 10
+
+  def validate(self, where: str) -> None:
+    if not 0 <= self.auc_floor <= 1:
+      raise ValueError(f"{knob(where, 'auc_floor')} must be in [0, 1], got {self.auc_floor}")
+    for name in ("max_auc_drop", "max_gauc_drop", "max_int8_auc_diff", "max_tflite_size_ratio",
+                 "max_int8_latency_ms"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"{knob(where, name)} must be >= 0, got {getattr(self, name)}")
+    for name in ("latency_candidates", "latency_requests", "ndcg_k"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{knob(where, name)} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class ThresholdCheck(Summary):
+  """One threshold as judged: `metric value` against `limit` (value <= limit or >= limit)."""
+  model: str
+  metric: str
+  value: float
+  limit: float
+  passed: bool
+  # "at least" or "at most": how value must stand to limit.
+  kind: str
+
+  def line(self) -> str:
+    """`not blessed: <model>: <metric> <value> vs limit <limit>` style, pass or fail."""
+    return (f"{self.model}: {self.metric} {self.value:.4f} vs limit {self.limit:.4f} "
+            f"({self.kind})")
+
+
+def check_at_least(model: str, metric: str, value: float, limit: float) -> ThresholdCheck:
+  return ThresholdCheck(model, metric, float(value), float(limit),
+                        bool(value == value and value >= limit), "at least")
+
+
+def check_at_most(model: str, metric: str, value: float, limit: float) -> ThresholdCheck:
+  return ThresholdCheck(model, metric, float(value), float(limit),
+                        bool(value == value and value <= limit), "at most")
+
+
+def tfma_eval_config(gate: GateConfig):
+  """The Evaluator's EvalConfig: the student (candidate) against the teacher (baseline).
+
+  Both are scored by `serving_default` on the raw test tf.Examples (output "score").
+  Metrics per slice: example count, AUC, log loss, calibration, and per user (query
+  key user_id) NDCG@k with the label as gain and GAUC (models.tfma_metrics). AUC has
+  the value floor and the change threshold, GAUC the change threshold; TFMA checks
+  them on the overall slice and writes the blessing.
+  """
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  higher = tfma.MetricDirection.HIGHER_IS_BETTER
+
+  def change(max_drop):
+    return tfma.GenericChangeThreshold(direction=higher, absolute={"value": -max_drop})
+
+  model_specs = [
+      tfma.ModelSpec(name=name, signature_name="serving_default", prediction_key="score",
+                     label_key=features.LABEL, is_baseline=name == BASELINE)
+      for name in (CANDIDATE, BASELINE)]
+  pointwise = tfma.MetricsSpec(metrics=[
+      tfma.MetricConfig(class_name="ExampleCount"),
+      tfma.MetricConfig(class_name="AUC", threshold=tfma.MetricThreshold(
+          value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.auc_floor}),
+          change_threshold=change(gate.max_auc_drop))),
+      tfma.MetricConfig(class_name="BinaryCrossentropy"),
+      tfma.MetricConfig(class_name="Calibration"),
+  ])
+  per_user = tfma.MetricsSpec(query_key=features.USER_ID, metrics=[
+      tfma.MetricConfig(class_name="NDCG",
+                        config=f'{{"gain_key": "{features.LABEL}", '
+                               f'"top_k_list": [{gate.ndcg_k}]}}'),
+      tfma.MetricConfig(class_name="GAUC", module="models.tfma_metrics",
+                        threshold=tfma.MetricThreshold(
+                            change_threshold=change(gate.max_gauc_drop))),
+  ])
+  slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[name])
+                                    for name in SLICE_FEATURES]
+  return tfma.EvalConfig(model_specs=model_specs, metrics_specs=[pointwise, per_user],
+                         slicing_specs=slicing)
+
+
+def failed(checks: List[ThresholdCheck]) -> List[ThresholdCheck]:
+  return [c for c in checks if not c.passed]
+
+
+# --- Reading the Evaluator's results ----------------------------------------------------
+
+# TFMA's model names in our EvalConfig -> the names the report uses.
+TFMA_MODELS = {CANDIDATE: "student", BASELINE: "teacher"}
+
+
+def _slice_name(slice_key) -> str:
+  """'overall' or '<feature>:<value>' (as models.int8_evaluation names slices)."""
+  parts = []
+  for single in slice_key.single_slice_keys:
+    kind = single.WhichOneof("kind")
+    value = getattr(single, kind)
+    parts.append(f"{single.column}:{value.decode() if isinstance(value, bytes) else value}")
+  return ", ".join(parts) or "overall"
+
+
+def _metric_name(key) -> str:
+  name = key.name
+  if key.HasField("sub_key") and key.sub_key.HasField("top_k"):
+    name = f"{name}@{key.sub_key.top_k.value}"
+  return name
+
+
+def read_tfma_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Dict[str, float]]]:
+  """{slice: {"student" | "teacher" | "student - teacher": {metric: value}}} of an Evaluator run.
+
+  Metric names as TFMA reports them (auc, gauc, ndcg@10, binary_crossentropy, ...).
+  """
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  result: Dict[str, Dict[str, Dict[str, float]]] = {}
+  for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+    by_model = result.setdefault(_slice_name(metrics_for_slice.slice_key), {})
+    for entry in metrics_for_slice.metric_keys_and_values:
+      if not entry.value.HasField("double_value"):
+        continue
+      model = TFMA_MODELS.get(entry.key.model_name, entry.key.model_name)
+      if entry.key.is_diff:
+        model = "student - teacher"
+      by_model.setdefault(model, {})[_metric_name(entry.key)] = entry.value.double_value.value
+  return result
+
+
+def tfma_checks(evaluation_uri: str, gate: GateConfig) -> List[ThresholdCheck]:
+  """The student's thresholds as the Evaluator judged them, failures as TFMA found them."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  overall = read_tfma_metrics(evaluation_uri).get("overall", {})
+  student, diff = overall.get("student", {}), overall.get("student - teacher", {})
+  nan = float("nan")
+  checks = [
+      check_at_least("student", AUC, student.get(AUC, nan), gate.auc_floor),
+      check_at_least("student", "auc - teacher auc", diff.get(AUC, nan), -gate.max_auc_drop),
+      check_at_least("student", "gauc - teacher gauc", diff.get(GAUC, nan),
+                     -gate.max_gauc_drop),
+  ]
+  # TFMA's own verdict wins where it differs (it checks with its own comparisons).
+  validation = tfma.load_validation_result(evaluation_uri)
+  failed_keys = {(f.metric_key.name, f.metric_key.is_diff)
+                 for per_slice in validation.metric_validations_per_slice
+                 for f in per_slice.failures}
+  keys = [(AUC, False), (AUC, True), (GAUC, True)]
+  for check, key in zip(checks, keys):
+    check.passed = key not in failed_keys and check.value == check.value
+  return checks

@@ -1,0 +1,79 @@
+"""TeacherTrainer's run logic: train the teacher on transformed examples, evaluate, export.
+
+A plain function over paths and hyper-parameters: the TFX executor calls it with
+artifact URIs, tests and `make bench` (e.g. the matrix-factorization baseline on
+the pipeline's own split) call it with the same paths. TensorFlow is imported
+inside `run`, so reading a `TeacherSummary` stays cheap.
+"""
+
+import dataclasses
+import logging
+from typing import Dict, List
+
+from models.dataclass_json import Summary
+from models.hparams import TeacherConfig, TransformConfig
+from models.metrics import EvalMetrics
+
+
+@dataclasses.dataclass
+class TeacherSummary(Summary):
+  """What training the teacher measured; `metrics.json` in the Model and ModelRun artifacts."""
+  architecture: str
+  parameters: int  # trainable
+  epochs_trained: int
+  best_epoch: int  # 1-based; its weights were restored
+  eval: EvalMetrics  # eval split
+  saved_model_bytes: int
+  history: Dict[str, List[float]]  # Keras history: loss, auc, val_loss, val_auc per epoch
+
+  FILE_NAME = "metrics.json"  # in the Model and the ModelRun artifacts
+
+
+def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
+        transform: TransformConfig, serving_dir: str, log_dir: str) -> TeacherSummary:
+  """Trains on `Split-train` with early stopping on `Split-eval` AUC; exports to serving_dir.
+
+  examples_uri: transformed examples (Split-*/ of gzipped TFRecords). The SavedModel
+  has `serving_default` on serialized raw tf.Examples, `predict_instances` and
+  `transformed_logits`; TensorBoard logs go to log_dir.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft
+  import tf_keras as keras
+  from models import export, inputs, teacher, training
+  # pylint: enable=g-import-not-at-top
+  tft_output = tft.TFTransformOutput(transform_graph_uri)
+  sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
+  spec = tft_output.transformed_feature_spec()
+  training_config = hparams.training
+  # Seeded before anything random is built: the shuffle's order depends on the global
+  # seed too, so datasets built first would depend on what ran before in this process.
+  keras.utils.set_random_seed(training_config.seed)
+  train = inputs.make_dataset(inputs.split_files(examples_uri, "train"), spec,
+                              training_config.batch_size, shuffle=True,
+                              seed=training_config.seed,
+                              shuffle_buffer=training_config.shuffle_buffer)
+  evaluation = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
+                                   4 * training_config.batch_size, shuffle=False,
+                                   seed=training_config.seed)
+
+  model = teacher.build_teacher(hparams, sizes, seed=training_config.seed)
+  parameters = training.count_parameters(model)
+  logging.info("TeacherTrainer: %s with %d parameters, %s", model.name, parameters, sizes)
+  training.compile_model(model, training_config.learning_rate)
+  history = training.fit(model, train, evaluation, training_config, log_dir=log_dir,
+                         name="teacher")
+  eval_metrics = training.evaluate(lambda batch: model(batch, training=False), evaluation,
+                                   sizes.user_oov_id)
+  logging.info("TeacherTrainer: eval %s", eval_metrics)
+
+  export.export_serving_model(model, tft_output, sizes, serving_dir)
+  val_auc = history.history["val_auc"]
+  return TeacherSummary(
+      architecture=hparams.architecture,
+      parameters=parameters,
+      epochs_trained=len(history.history["loss"]),
+      best_epoch=int(max(range(len(val_auc)), key=lambda i: val_auc[i])) + 1,
+      eval=eval_metrics,
+      saved_model_bytes=export.directory_bytes(serving_dir),
+      history={k: [float(x) for x in v] for k, v in history.history.items()})
