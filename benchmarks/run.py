@@ -1,24 +1,27 @@
 """`make bench`: quality and size figures, as ratios measured in one run.
 
-1. Runs the pipeline (synthetic data, default config unless --set says otherwise)
-   through DistillationTrainer into benchmarks/results/run.
-2. Trains the matrix-factorization baseline with the same TeacherTrainer code on
-   the same transformed split, so "the teacher beats MF" is measured, not assumed.
-3. Trains more students on the same split from the same teacher, by the
-   DistillationTrainer code and config only: without distillation (alpha = 1), at the
-   other temperatures of 2-4, and the pipeline's setting with another seed (how much of a
-   difference is seed noise). `--no-sweep` skips this.
-4. Writes benchmarks/results.md (and results.json beside it): teacher vs MF,
-   student vs teacher, int8 vs float student, the distillation sweep.
+1. Runs the pipeline (synthetic data, default config unless --set says otherwise) into
+   benchmarks/results/run, gate included: the teacher, the shipped student and its int8
+   model are scored on the test split by the Int8Evaluator (same rows, one metric code).
+2. Baselines on the same test rows: the item's like-rate in the train split (popularity),
+   the user's earlier like-rate (a feature of every row), and matrix factorization
+   trained by the TeacherTrainer code on the same transformed split.
+3. Students of the same size from the same teacher and split, by the DistillationTrainer
+   code and config only: without distillation (alpha = 1) and with the pipeline's
+   distillation, each with three seeds (the spread says how large seed noise is), and at
+   the other temperatures of 2-4. `--no-sweep` skips this.
+4. Writes benchmarks/results.md (and results/results.json): the test-split table,
+   sizes and ratios, the distillation comparison, the pruning curve the budget chose from.
 
-Timings are deliberately not reported as absolute numbers (the machines are
-shared); sizes and AUCs are deterministic given the seed.
+Quality is measured on the test split, which no choice was made on. Timings are not
+reported here (the machines are shared and noisy).
 """
 
 import argparse
 import dataclasses
 import os
 import shutil
+import statistics
 import sys
 import time
 
@@ -26,10 +29,13 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF C++ warnings, e.g. end of each dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SEEDS = 3
+# Pseudo-count of the popularity baseline's smoothing towards the overall like-rate.
+POPULARITY_PRIOR_ROWS = 10
 
 
 def _artifact_paths(outputs):
-  """The URIs the trainers read, from the pipeline run's {node: {key: artifact}}."""
+  """The URIs the trainers and the evaluation read, from {node: {key: artifact}}."""
   from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   transform = outputs["Transform"]
   teacher = outputs["TeacherTrainer"]["model"]
@@ -40,63 +46,121 @@ def _artifact_paths(outputs):
           "teacher_serving_dir": path_utils.serving_model_dir(teacher.uri)}
 
 
+class TestSplit:
+  """The raw test rows once, and the gate's metrics of any scores on them."""
+
+  def __init__(self, raw_examples_uri, ndcg_k):
+    # pylint: disable=g-import-not-at-top
+    import numpy as np
+    import tensorflow as tf
+    from models import export, features, inputs
+    # pylint: enable=g-import-not-at-top
+    def read(split):
+      files = inputs.split_files(raw_examples_uri, split)
+      return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    self.records = read("test")
+    self.rows = export.parse_raw_rows(self.records)
+    self.train_rows = export.parse_raw_rows(read("train"))
+    self.labels = np.asarray([r[features.LABEL] for r in self.rows], dtype=np.float64)
+    self.users = np.asarray([r[features.USER_ID] for r in self.rows])
+    self.new_user = np.asarray([r[features.USER_IN_TRAIN] == features.NEW for r in self.rows])
+    self.ndcg_k = ndcg_k
+
+  def metrics(self, scores):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from models import int8_evaluation  # pylint: disable=g-import-not-at-top
+    scores = np.asarray(scores, dtype=np.float64)
+    overall = int8_evaluation.model_metrics(self.labels, scores, self.users, self.ndcg_k)
+    new = self.new_user
+    return {"auc": overall.auc, "gauc": overall.gauc, "ndcg": overall.ndcg,
+            "log_loss": overall.log_loss,
+            "auc_new_users": int8_evaluation.model_metrics(
+                self.labels[new], scores[new], self.users[new], self.ndcg_k).auc}
+
+  def popularity_scores(self):
+    """Each test row's item like-rate in train, smoothed towards the overall rate."""
+    from models import features  # pylint: disable=g-import-not-at-top
+    counts, likes = {}, {}
+    for row in self.train_rows:
+      item = row[features.ITEM_ID]
+      counts[item] = counts.get(item, 0) + 1
+      likes[item] = likes.get(item, 0) + row[features.LABEL]
+    overall = sum(likes.values()) / max(sum(counts.values()), 1)
+    prior = POPULARITY_PRIOR_ROWS
+    return [(likes.get(r[features.ITEM_ID], 0) + prior * overall)
+            / (counts.get(r[features.ITEM_ID], 0) + prior) for r in self.rows]
+
+  def user_like_rate_scores(self):
+    from models import features  # pylint: disable=g-import-not-at-top
+    return [r[features.USER_PRIOR_LIKE_RATE] for r in self.rows]
+
+  def saved_model_metrics(self, serving_dir):
+    from models import int8_evaluation  # pylint: disable=g-import-not-at-top
+    return self.metrics(int8_evaluation.score_saved_model(serving_dir, self.records))
+
+  def bundle_metrics(self, bundle_dir):
+    from models import export  # pylint: disable=g-import-not-at-top
+    return self.metrics(export.MobileBundle(bundle_dir).predict(self.rows))
+
+
 def _train_mf(config, paths, folder):
   """The matrix-factorization baseline, by the teacher's own code, on the same split."""
   from models import teacher_trainer  # pylint: disable=g-import-not-at-top
-  return teacher_trainer.run(
+  serving_dir = os.path.join(folder, "model")
+  summary = teacher_trainer.run(
       paths["examples"], paths["transform_graph"],
       dataclasses.replace(config.teacher, architecture="mf"), config.transform,
-      serving_dir=os.path.join(folder, "model"), log_dir=os.path.join(folder, "model_run"))
+      serving_dir=serving_dir, log_dir=os.path.join(folder, "model_run"))
+  return summary, serving_dir
+
+
+def _with_seed(student, seed):
+  return dataclasses.replace(student, training=dataclasses.replace(student.training, seed=seed))
 
 
 def _sweep_settings(config):
-  """(name, DistillationConfig, StudentConfig) of the students trained besides the pipeline's."""
+  """(group, name, DistillationConfig, StudentConfig) of the students beside the pipeline's."""
   kd, student = config.distillation, config.student
-  settings = [("no distillation (alpha=1)", dataclasses.replace(kd, alpha=1.0), student)]
-  for temperature in (2.0, 3.0, 4.0):
-    if temperature != kd.temperature:
-      settings.append((f"alpha={kd.alpha:g} T={temperature:g}",
-                       dataclasses.replace(kd, temperature=temperature), student))
-  seed = student.training.seed + 1
-  settings.append((f"alpha={kd.alpha:g} T={kd.temperature:g}, seed {seed}", kd,
-                   dataclasses.replace(student, training=dataclasses.replace(
-                       student.training, seed=seed))))
+  first = student.training.seed
+  settings = [("no distillation", f"alpha=1, seed {first + k}", dataclasses.replace(kd, alpha=1.0),
+               _with_seed(student, first + k)) for k in range(SEEDS)]
+  settings += [("distillation", f"alpha={kd.alpha:g} T={kd.temperature:g}, seed {first + k}", kd,
+                _with_seed(student, first + k)) for k in range(1, SEEDS)]
+  settings += [("temperature", f"alpha={kd.alpha:g} T={t:g}",
+                dataclasses.replace(kd, temperature=t), student)
+               for t in (2.0, 3.0, 4.0) if t != kd.temperature]
   return settings
 
 
-def _sweep_row(name, compression):
-  student, stages = compression.student, compression.student.stages
-  return {"student": name,
-          "distill_epochs": stages["distill"]["epochs"],
-          "auc_before_pruning": stages["distill"]["best_eval_auc"],
-          "auc_after_pruning": stages.get("prune", {}).get("eval_auc"),
-          "auc_final_float": student.eval.auc,
-          "auc_int8": compression.tflite.int8_vs_float.auc_int8}
+def _train_student(config, paths, teacher, kd, student, folder):
+  from models import distillation_trainer  # pylint: disable=g-import-not-at-top
+  dirs = {key: os.path.join(folder, key) for key in ("model", "mobile_model", "model_run")}
+  report = distillation_trainer.run(
+      paths["examples"], paths["raw_examples"], paths["transform_graph"],
+      paths["teacher_serving_dir"], teacher, student, kd, config.transform,
+      serving_dir=dirs["model"], mobile_dir=dirs["mobile_model"], log_dir=dirs["model_run"])
+  return report, dirs
 
 
-def _distillation_sweep(config, paths, folder):
-  """Students by the DistillationTrainer code on the pipeline's split and teacher."""
-  # pylint: disable=g-import-not-at-top
-  from models import distillation_trainer
-  from models.teacher_trainer import TeacherSummary
-  # pylint: enable=g-import-not-at-top
-  teacher = TeacherSummary.read(paths["teacher_dir"])
-  rows = []
-  for index, (name, kd, student) in enumerate(_sweep_settings(config)):
-    print(f"make bench: training student {index + 1}: {name}", flush=True)
-    student_dir = os.path.join(folder, f"student_{index + 1}")
-    compression = distillation_trainer.run(
-        paths["examples"], paths["raw_examples"], paths["transform_graph"],
-        paths["teacher_serving_dir"], teacher, student, kd, config.transform,
-        serving_dir=os.path.join(student_dir, "model"),
-        mobile_dir=os.path.join(student_dir, "mobile_model"),
-        log_dir=os.path.join(student_dir, "model_run"))
-    rows.append(_sweep_row(name, compression))
-  return rows
+def _student_row(group, name, report, float_test, int8_test):
+  stages = report.student.stages
+  return {"group": group, "student": name,
+          "eval_auc_before_pruning": stages["distill"]["best_eval_auc"],
+          "eval_auc_final": report.student.eval.auc,
+          "sparsity": report.student.sparsity.overall,
+          "test_auc": float_test["auc"], "test_gauc": float_test["gauc"],
+          "test_auc_int8": int8_test["auc"], "test_gauc_int8": int8_test["gauc"]}
 
 
-def _format(value):
-  return "-" if value is None else f"{value:.4f}"
+def _mean_std(values):
+  values = [v for v in values if v == v]
+  if not values:
+    return float("nan"), float("nan")
+  return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _f(value, pattern="{:.4f}"):
+  return "-" if value is None or value != value else pattern.format(value)
 
 
 def main(argv=None) -> int:
@@ -108,9 +172,9 @@ def main(argv=None) -> int:
                       help="skip the students trained besides the pipeline's")
   args = parser.parse_args(argv)
   # pylint: disable=g-import-not-at-top
-  from models import fileio
-  from models.dataclass_json import to_plain
+  from models import fileio, int8_evaluation
   from models.distillation_trainer import CompressionReport
+  from models.teacher_trainer import TeacherSummary
   from pipeline import configs, mlmd, runners
   # pylint: enable=g-import-not-at-top
   run_dir = os.path.join(args.output, "run")
@@ -125,67 +189,115 @@ def main(argv=None) -> int:
   outputs = mlmd.latest_outputs(config.metadata_path)
   paths = _artifact_paths(outputs)
   compression = CompressionReport.read(outputs["DistillationTrainer"]["model_run"].uri)
-  mf = _train_mf(config, paths, os.path.join(args.output, "mf_baseline"))
-  kd = config.distillation
-  sweep = [_sweep_row(f"alpha={kd.alpha:g} T={kd.temperature:g} (the pipeline's)", compression)]
-  if args.sweep:
-    sweep += _distillation_sweep(config, paths, os.path.join(args.output, "students"))
+  gate = int8_evaluation.Int8Evaluation.read(outputs["Int8Evaluator"]["evaluation"].uri)
+  test = TestSplit(paths["raw_examples"], config.gate.ndcg_k)
 
-  teacher, student, tflite = compression.teacher, compression.student, compression.tflite
-  fidelity = tflite.int8_vs_float
-  results = {
-      "num_interactions": args.num_interactions,
-      "overrides": args.set,
-      "teacher_vs_mf": {
-          "teacher_auc": teacher.eval.auc, "mf_auc": mf.eval.auc,
-          "auc_gain": teacher.eval.auc - mf.eval.auc,
-          "teacher_auc_new_users": teacher.eval.auc_unknown_users,
-          "mf_auc_new_users": mf.eval.auc_unknown_users,
-      },
-      "student_vs_teacher": {
-          "parameter_ratio": compression.parameter_ratio,
-          "saved_model_gzipped_ratio": (student.saved_model.gzipped_bytes
-                                        / teacher.saved_model_variables.gzipped_bytes),
-          "auc_teacher": teacher.eval.auc, "auc_student": student.eval.auc,
-          "auc_diff": student.eval.auc - teacher.eval.auc,
-          "sparsity": student.sparsity.overall,
-      },
-      "int8_vs_float": {
-          "tflite_bytes": tflite.bytes, "tflite_gzipped_bytes": tflite.gzipped_bytes,
-          **to_plain(fidelity), "dtype_census": tflite.dtype_census,
-      },
-      "distillation_sweep": sweep,
-      "wall_seconds": time.time() - started,
+  def from_gate(model):
+    figures = gate.overall(model)
+    new = next((s.models[model] for s in gate.slices if s.name == "user_in_train:new"), None)
+    return {"auc": figures.auc, "gauc": figures.gauc, "ndcg": figures.ndcg,
+            "log_loss": figures.log_loss, "auc_new_users": new.auc if new else None}
+
+  print("make bench: baselines on the test split", flush=True)
+  mf_summary, mf_dir = _train_mf(config, paths, os.path.join(args.output, "mf_baseline"))
+  quality = {
+      "item like-rate in train (popularity)": test.metrics(test.popularity_scores()),
+      "user's earlier like-rate": test.metrics(test.user_like_rate_scores()),
+      "matrix factorization": test.saved_model_metrics(mf_dir),
+      "teacher (DCN-v2)": from_gate(int8_evaluation.TEACHER),
+      "student (SavedModel)": from_gate(int8_evaluation.STUDENT),
+      "student int8 (TFLite)": from_gate(int8_evaluation.INT8),
   }
+
+  rows = [_student_row("distillation", f"alpha={config.distillation.alpha:g} "
+                       f"T={config.distillation.temperature:g}, seed "
+                       f"{config.student.training.seed} (the pipeline's)", compression,
+                       quality["student (SavedModel)"], quality["student int8 (TFLite)"])]
+  if args.sweep:
+    teacher = TeacherSummary.read(paths["teacher_dir"])
+    for index, (group, name, kd, student) in enumerate(_sweep_settings(config)):
+      print(f"make bench: training student {index + 1}: {name}", flush=True)
+      report, dirs = _train_student(config, paths, teacher, kd, student,
+                                    os.path.join(args.output, "students", str(index + 1)))
+      rows.append(_student_row(group, name, report, test.saved_model_metrics(dirs["model"]),
+                               test.bundle_metrics(dirs["mobile_model"])))
+
+  teacher_figures, student_figures, tflite = (compression.teacher, compression.student,
+                                              compression.tflite)
+  nonzero = student_figures.parameters * (1 - student_figures.sparsity.overall)
+  sizes = {
+      "teacher_parameters": teacher_figures.parameters,
+      "student_parameters": student_figures.parameters,
+      "student_nonzero_parameters_over_teacher": nonzero / teacher_figures.parameters,
+      "teacher_variables_bytes": teacher_figures.saved_model_variables.bytes,
+      "teacher_variables_gzipped_bytes": teacher_figures.saved_model_variables.gzipped_bytes,
+      "tflite_bytes": tflite.bytes, "tflite_gzipped_bytes": tflite.gzipped_bytes,
+      "teacher_over_tflite_bytes": teacher_figures.saved_model_variables.bytes / tflite.bytes,
+      "teacher_over_tflite_gzipped": (teacher_figures.saved_model_variables.gzipped_bytes
+                                      / tflite.gzipped_bytes),
+      "sparsity": student_figures.sparsity.overall, "dtype_census": tflite.dtype_census,
+      "int8_vs_float_eval": dataclasses.asdict(tflite.int8_vs_float),
+  }
+  groups = {}
+  for row in rows:
+    groups.setdefault(row["group"], []).append(row)
+  distillation = {group: {key: _mean_std([r[key] for r in members])
+                          for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")}
+                  for group, members in groups.items() if group != "temperature"}
+  prune = compression.student.stages.get("prune", {})
+  results = {"num_interactions": args.num_interactions, "overrides": args.set,
+             "test_rows": len(test.rows), "quality": quality, "sizes": sizes,
+             "students": rows, "distillation": distillation,
+             "pruning_curve": prune.get("curve", []), "pruning_decision": prune.get("decision"),
+             "eval_teacher_auc": teacher_figures.eval.auc,
+             "wall_seconds": time.time() - started}
   fileio.write_json(os.path.join(args.output, "results.json"), results)
-  lines = [
-      "# distillrec benchmark results", "",
-      f"Synthetic data, {args.num_interactions:,} interactions, overrides: "
-      f"{' '.join(args.set) or 'none'}. AUC on the eval split (later in time than train).", "",
-      "| comparison | figure |", "| --- | --- |",
-      f"| teacher (DCN-v2) AUC vs matrix factorization | {teacher.eval.auc:.4f} vs "
-      f"{mf.eval.auc:.4f} ({results['teacher_vs_mf']['auc_gain']:+.4f}) |",
-      f"| same, rows of users new in eval | {teacher.eval.auc_unknown_users:.4f} vs "
-      f"{mf.eval.auc_unknown_users:.4f} |",
-      f"| student / teacher parameters | {compression.parameter_ratio:.3f} |",
-      f"| student SavedModel / teacher variables, gzipped bytes | "
-      f"{results['student_vs_teacher']['saved_model_gzipped_ratio']:.3f} |",
-      f"| student AUC - teacher AUC | {results['student_vs_teacher']['auc_diff']:+.4f} |",
-      f"| student sparsity (exported weights) | {student.sparsity.overall:.3f} |",
-      f"| int8 TFLite bytes (gzipped) | {tflite.bytes:,} ({tflite.gzipped_bytes:,}) |",
-      f"| int8 AUC - float student AUC | {fidelity.auc_int8 - fidelity.auc_float:+.4f} |",
-      f"| int8 vs float mean abs score diff | {fidelity.mean_abs_score_diff:.4f} |",
-      f"| int8 tensor dtypes | {tflite.dtype_census} |",
-      "", "Students of the same size from the same teacher and split (eval AUC; the teacher: "
-      f"{teacher.eval.auc:.4f}). Before pruning: best epoch of distillation; final: "
-      "after pruning and QAT, float; int8: the TFLite model.", "",
-      "| student | KD epochs | before pruning | after pruning | final | int8 |",
-      "| --- | --- | --- | --- | --- | --- |",
-  ]
-  for row in sweep:
-    lines.append(f"| {row['student']} | {row['distill_epochs']} | "
-                 f"{_format(row['auc_before_pruning'])} | {_format(row['auc_after_pruning'])} | "
-                 f"{_format(row['auc_final_float'])} | {_format(row['auc_int8'])} |")
+
+  lines = ["# distillrec benchmark results", "",
+           f"Synthetic data, {args.num_interactions:,} interactions, overrides: "
+           f"{' '.join(args.set) or 'none'}. Quality on the **test split** ({len(test.rows):,} "
+           f"rows, the last time range; no choice was made on it).", "",
+           "| model | AUC | GAUC | NDCG@10 | log loss | AUC new users |",
+           "| --- | --- | --- | --- | --- | --- |"]
+  for name, figures in quality.items():
+    lines.append(f"| {name} | {_f(figures['auc'])} | {_f(figures['gauc'])} | "
+                 f"{_f(figures['ndcg'])} | {_f(figures['log_loss'])} | "
+                 f"{_f(figures['auc_new_users'])} |")
+  lines += ["", "| size | figure |", "| --- | --- |",
+            f"| teacher / student parameters | {teacher_figures.parameters:,} / "
+            f"{student_figures.parameters:,} |",
+            f"| student non-zero parameters / teacher parameters | "
+            f"{sizes['student_nonzero_parameters_over_teacher']:.3f} |",
+            f"| teacher variables / int8 TFLite, raw bytes | "
+            f"{sizes['teacher_over_tflite_bytes']:.1f}x ({tflite.bytes:,} B) |",
+            f"| teacher variables / int8 TFLite, gzipped | "
+            f"{sizes['teacher_over_tflite_gzipped']:.1f}x ({tflite.gzipped_bytes:,} B) |",
+            f"| student sparsity (exported weights) | {student_figures.sparsity.overall:.3f} |",
+            f"| int8 tensor dtypes | {tflite.dtype_census} |"]
+  if prune.get("curve"):
+    lines += ["", f"Pruning curve (eval split; teacher eval AUC {teacher_figures.eval.auc:.4f}). "
+              f"Decision: {prune['decision']}.", "",
+              "| target | sparsity | eval AUC | eval GAUC (known users) | int8 bytes | gzipped |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for step in prune["curve"]:
+      lines.append(f"| {step['target']:.2f} | {step['sparsity']:.3f} | {step['eval_auc']:.4f} | "
+                   f"{_f(step.get('eval_gauc_known_users'))} | "
+                   f"{step.get('int8_bytes', 0):,} | {step.get('int8_gzipped_bytes', 0):,} |")
+  lines += ["", "Students of the same size from the same teacher and split (test split; float "
+            "SavedModel and int8).", "",
+            "| student | eval AUC before pruning | sparsity | test AUC | test GAUC | int8 AUC | int8 GAUC |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+  for row in rows:
+    lines.append(f"| {row['student']} | {_f(row['eval_auc_before_pruning'])} | "
+                 f"{row['sparsity']:.2f} | {_f(row['test_auc'])} | {_f(row['test_gauc'])} | "
+                 f"{_f(row['test_auc_int8'])} | {_f(row['test_gauc_int8'])} |")
+  if len(distillation) > 1:
+    lines += ["", f"Mean and standard deviation over {SEEDS} seeds (test split):", "",
+              "| group | AUC | GAUC | int8 AUC | int8 GAUC |", "| --- | --- | --- | --- | --- |"]
+    for group, figures in distillation.items():
+      lines.append(f"| {group} | " + " | ".join(
+          f"{_f(figures[key][0])} ± {_f(figures[key][1])}"
+          for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")) + " |")
   fileio.write_text(os.path.join(HERE, "results.md"), "\n".join(lines) + "\n")
   print("\n".join(lines))
   return 0

@@ -127,7 +127,8 @@ def _coerce(current: Any, value: Any, path: str) -> Any:
 
 
 class Summary:
-  """Base of the summaries a run writes: every field required, nested by type hints.
+  """Base of the summaries a run writes: nested by type hints; every field required but
+  those with a default (added later, so that older files still read).
 
   A summary that is a file of its own names it in FILE_NAME and is written into
   (and read from) a folder, usually an artifact's URI.
@@ -161,14 +162,18 @@ def from_plain(hint: Any, value: Any, where: str) -> Any:
                        f"{value!r}")
     hints = typing.get_type_hints(hint)
     fields = {f.name for f in dataclasses.fields(hint)}
+    # A field with a default may be absent: a summary written before it existed.
+    optional = {f.name for f in dataclasses.fields(hint)
+                if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}
     unknown = sorted(set(value) - fields)
-    missing = sorted(fields - set(value))
+    missing = sorted(fields - set(value) - optional)
     if unknown or missing:
       raise ValueError((f"{where}: " if where else "") + f"{hint.__name__} " + "; ".join(
           part for part in (f"unknown keys {', '.join(unknown)}" if unknown else "",
                             f"missing keys {', '.join(missing)}" if missing else "") if part))
     return hint(**{name: from_plain(hints[name], value[name], knob(where, name))
-                   for name in fields})
+                   for name in fields if name in value})
   origin, args = typing.get_origin(hint), typing.get_args(hint)
   if origin is typing.Union:  # Optional[X]
     if value is None:

@@ -94,3 +94,16 @@ def test_check_validates_nested_sections_with_their_path():
   with pytest.raises(ValueError, match=r"^knobs.rate must be in \[0, 1\], got 2.0$"):
     dataclass_json.check(Tree(knobs=Knobs(rate=2.0)), "")
   assert Tree.from_json(Tree(steps=5).to_json()) == Tree(steps=5)
+
+
+@dataclasses.dataclass
+class Grown(Summary):
+  old: int
+  added_later: float = -1.0
+
+
+def test_a_field_with_a_default_may_be_missing_from_an_older_file():
+  assert Grown.from_json('{"old": 1}') == Grown(1, -1.0)
+  assert Grown.from_json('{"old": 1, "added_later": 2}') == Grown(1, 2.0)
+  with pytest.raises(ValueError, match="Grown missing keys old"):
+    Grown.from_json("{}")

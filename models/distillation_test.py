@@ -133,3 +133,36 @@ def test_prunes_to_target_sparsity_and_qat_keeps_it():
   after_dense = distillation.kernel_weights(quantized)["hidden_0"]
   assert not np.allclose(before_dense, after_dense)
   assert np.all(after_dense[before_dense == 0] == 0)
+
+
+def _step(sparsity, auc, gauc):
+  return {"sparsity": sparsity, "eval_auc": auc, "eval_gauc_known_users": gauc}
+
+
+CURVE = [_step(0.5, 0.840, 0.810), _step(0.7, 0.838, 0.809), _step(0.8, 0.834, 0.806),
+         _step(0.9, 0.820, 0.790)]
+
+
+def test_budget_keeps_the_sparsest_step_within_the_drop():
+  # Teacher 0.841 / 0.811, budget 0.005: 0.5 and 0.7 are within, 0.8 is not -> 0.7.
+  index, decision = distillation.choose_step(CURVE, 0.841, 0.811, max_drop=0.005)
+  assert index == 1 and decision.startswith("sparsity 0.70: the sparsest step within 0.005")
+  # A wider budget reaches 0.8; a step within budget after one outside it still counts.
+  assert distillation.choose_step(CURVE, 0.841, 0.811, 0.0071)[0] == 2
+  bumpy = [CURVE[0], _step(0.7, 0.80, 0.80), _step(0.8, 0.839, 0.810)]
+  assert distillation.choose_step(bumpy, 0.841, 0.811, 0.005)[0] == 2
+
+
+def test_budget_judges_gauc_too():
+  # 0.8 is within on AUC (0.838) but 0.009 below the teacher's GAUC.
+  curve = [_step(0.5, 0.840, 0.810), _step(0.8, 0.838, 0.802)]
+  assert distillation.choose_step(curve, 0.841, 0.811, 0.005)[0] == 0
+  # A teacher summary without GAUC (NaN) is judged on AUC alone.
+  assert distillation.choose_step(curve, 0.841, float("nan"), 0.005)[0] == 1
+
+
+def test_budget_falls_back_to_the_densest_step_and_says_so():
+  index, decision = distillation.choose_step(CURVE, 0.9, 0.9, max_drop=0.005)
+  assert index == 0
+  assert decision == ("no step within 0.005 of the teacher's eval AUC 0.9000 and GAUC "
+                      "0.9000 (best step AUC 0.8400): kept the densest, sparsity 0.50")

@@ -8,6 +8,7 @@ through `CompressionReport.read`. TensorFlow is imported inside `run`.
 """
 
 import dataclasses
+import gzip
 import logging
 import os
 from typing import Any, Dict
@@ -16,6 +17,10 @@ from models.dataclass_json import Summary, to_plain
 from models.hparams import DistillationConfig, StudentConfig, TransformConfig
 from models.metrics import EvalMetrics
 from models.teacher_trainer import TeacherSummary
+
+
+# Train rows that calibrate the int8 conversion of each pruning step (sizes only).
+CURVE_REPRESENTATIVE_EXAMPLES = 200
 
 
 @dataclasses.dataclass
@@ -127,8 +132,24 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   student_parameters = training.count_parameters(model)
   logging.info("DistillationTrainer: student with %d parameters, alpha=%s T=%s",
                student_parameters, distillation_config.alpha, distillation_config.temperature)
+  signature = student.student_input_signature(sizes)
+
+  def representative(count=distillation_config.representative_examples):
+    for batch, _ in inputs.make_dataset(train_files, spec, 1, False, seed, take=count):
+      yield student.cast_ids(batch)
+
+  def measure(candidate):
+    """Sizes of a pruning step's model as int8 TFLite (post-training calibration on fewer
+    rows than the shipped model: the bytes do not depend on the ranges)."""
+    converted = export.convert_to_tflite(candidate, signature,
+                                         lambda: representative(CURVE_REPRESENTATIVE_EXAMPLES))
+    return {"int8_bytes": len(converted),
+            "int8_gzipped_bytes": len(gzip.compress(converted, compresslevel=9, mtime=0))}
+
   model, stages = distillation.distill(model, train, evaluation, distillation_config,
-                                       training_config, log_dir, steps_per_epoch)
+                                       training_config, log_dir, steps_per_epoch,
+                                       reference=teacher.eval, user_oov_id=sizes.user_oov_id,
+                                       measure=measure)
   student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
                                    eval_plain, sizes.user_oov_id)
 
@@ -140,13 +161,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
                               transformed_signature=student.student_input_signature(sizes),
                               warmup_examples=warmup)
 
-  def representative():
-    for batch, _ in inputs.make_dataset(train_files, spec, 1, False, seed,
-                                        take=distillation_config.representative_examples):
-      yield student.cast_ids(batch)
-
-  tflite_model = export.convert_to_tflite(model, student.student_input_signature(sizes),
-                                          representative)
+  tflite_model = export.convert_to_tflite(model, signature, representative)
   fidelity = Int8Fidelity(**export.int8_fidelity(model, tflite_model, eval_plain,
                                                  student.cast_ids,
                                                  distillation_config.fidelity_rows))

@@ -36,6 +36,17 @@ def test_post_training_int8_of_a_float_student_is_full_integer():
   assert np.mean(np.abs(float_scores - int8_scores)) < 0.05
 
 
+def test_student_weighs_the_teachers_dot_products_into_its_logit():
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)), SIZES)
+  names = {layer.name for layer in model.layers}
+  assert {"user_dot_item", "history_dot_item", "dots_logit", "logit_with_dots"} <= names
+  plain = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
+                                              interaction_dots=False), SIZES)
+  assert not any("dot" in layer.name for layer in plain.layers)
+  # Two dot products: one 2 -> 1 Dense (and its bias) more than the plain student.
+  assert model.count_params() - plain.count_params() == 3
+
+
 def test_file_sizes_gzip(tmp_path):
   path = tmp_path / "zeros.bin"
   path.write_bytes(bytes(10_000))

@@ -14,10 +14,14 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
   assert [(m.name, m.is_baseline, m.prediction_key, m.label_key) for m in config.model_specs] == [
       ("candidate", False, "score", features.LABEL), ("baseline", True, "score", features.LABEL)]
   by_class = {m.class_name: m for spec in config.metrics_specs for m in spec.metrics}
-  auc = by_class["AUC"].threshold
-  assert auc.value_threshold.lower_bound.value == 0.65
-  assert auc.change_threshold.absolute.value == -0.02
-  assert by_class["GAUC"].threshold.change_threshold.absolute.value == -0.03
+  # Judged on the overall slice only (a MetricConfig.threshold would judge every slice).
+  (auc,) = by_class["AUC"].per_slice_thresholds
+  assert [list(s.feature_keys) for s in auc.slicing_specs] == [[]]
+  assert auc.threshold.value_threshold.lower_bound.value == 0.65
+  assert auc.threshold.change_threshold.absolute.value == -0.02
+  assert not by_class["AUC"].HasField("threshold")
+  (gauc,) = by_class["GAUC"].per_slice_thresholds
+  assert gauc.threshold.change_threshold.absolute.value == -0.03
   assert by_class["GAUC"].module == "models.tfma_metrics"
   assert '"top_k_list": [5]' in by_class["NDCG"].config
   query_specs = [s for s in config.metrics_specs if s.query_key]

@@ -97,15 +97,21 @@ class EvalMetrics(Summary):
   known_user_rows: int
   auc_known_users: float  # NaN when a group has one class only
   auc_unknown_users: float
+  # GAUC over the users known to training (unknown users share one OOV index, so they
+  # cannot be told apart in transformed examples); NaN in summaries written before it.
+  gauc_known_users: float = float("nan")
 
 
-def evaluate_logits(labels, logits, known_user) -> EvalMetrics:
-  """EvalMetrics of logits against 0/1 labels; known_user marks rows whose user is in train."""
+def evaluate_logits(labels, logits, users, known_user) -> EvalMetrics:
+  """EvalMetrics of logits against 0/1 labels; users: a user key per row; known_user
+  marks rows whose user is in train."""
   labels = np.asarray(labels).reshape(-1)
   logits = np.asarray(logits).reshape(-1)
+  users = np.asarray(users).reshape(-1)
   known = np.asarray(known_user, dtype=bool).reshape(-1)
   probabilities = 1.0 / (1.0 + np.exp(-logits))
   return EvalMetrics(auc=auc(labels, logits), log_loss=log_loss(labels, probabilities),
                      rows=int(len(labels)), known_user_rows=int(known.sum()),
                      auc_known_users=auc(labels[known], logits[known]),
-                     auc_unknown_users=auc(labels[~known], logits[~known]))
+                     auc_unknown_users=auc(labels[~known], logits[~known]),
+                     gauc_known_users=gauc(labels[known], logits[known], users[known]))

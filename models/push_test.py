@@ -3,7 +3,6 @@
 import hashlib
 import json
 import os
-import shutil
 
 import pytest
 
@@ -56,21 +55,26 @@ def test_versions_only_grow_even_when_the_clock_is_behind(tmp_path):
 
 
 def test_a_saved_model_copy_that_fails_leaves_no_version(tmp_path, monkeypatch):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   source = tmp_path / "model"
   os.makedirs(source / "variables")
   (source / "saved_model.pb").write_bytes(b"pb")
   (source / "variables" / "v.data").write_bytes(b"weights")
-  real_copytree = shutil.copytree
+  real_copy = tf.io.gfile.copy
+  copied = []
 
-  def copy_then_crash(src, dst, *args, **kwargs):
-    real_copytree(src, dst, ignore=shutil.ignore_patterns("saved_model.pb"))
-    raise OSError("disk full")
+  def copy_then_crash(src, dst, overwrite=False):
+    if src.endswith("saved_model.pb"):
+      raise OSError("disk full")
+    copied.append(os.path.basename(src))
+    return real_copy(src, dst, overwrite=overwrite)
 
-  monkeypatch.setattr(shutil, "copytree", copy_then_crash)
+  monkeypatch.setattr(tf.io.gfile, "copy", copy_then_crash)
   with pytest.raises(OSError, match="disk full"):
     push.push_saved_model(str(source), str(tmp_path / "serving"))
+  assert copied == ["v.data"]  # the variables were copied, saved_model.pb (last) was not
   assert os.listdir(tmp_path / "serving") == []
-  monkeypatch.setattr(shutil, "copytree", real_copytree)
+  monkeypatch.setattr(tf.io.gfile, "copy", real_copy)
   version = push.push_saved_model(str(source), str(tmp_path / "serving"))
   assert os.listdir(tmp_path / "serving") == [version]
   assert (tmp_path / "serving" / version / "variables" / "v.data").read_bytes() == b"weights"

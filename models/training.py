@@ -62,7 +62,7 @@ def predict_logits(model_fn, dataset: tf.data.Dataset):
 def evaluate(model_fn, dataset: tf.data.Dataset, user_oov_id: int) -> metrics.EvalMetrics:
   """AUC and log loss overall and for rows whose user is known / unknown to training."""
   labels, logits, users = predict_logits(model_fn, dataset)
-  return metrics.evaluate_logits(labels, logits, users < user_oov_id)
+  return metrics.evaluate_logits(labels, logits, users, users < user_oov_id)
 
 
 def count_parameters(model: keras.Model) -> int:

@@ -147,7 +147,11 @@ def verify(args) -> int:
     print(f"distillrec: {config_path} does not exist (is {args.run_dir} a run folder?)",
           file=sys.stderr)
     return 2
-  config = configs.load_config(config_path)
+  try:
+    config = configs.run_locations(config_path)
+  except ValueError as e:
+    print(f"distillrec: {config_path}: {e}", file=sys.stderr)
+    return 2
   if not args.verbose:
     _quiet()
   from models import push  # pylint: disable=g-import-not-at-top

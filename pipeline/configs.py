@@ -130,6 +130,20 @@ def load_config(yaml_path: Optional[str] = None,
   return config
 
 
+def run_locations(yaml_path: str) -> PipelineConfig:
+  """The folders of a finished run from its config.yaml: output_dir and the push section.
+
+  Other sections are not read, so a run written by an older version whose knobs have
+  since changed can still be checked.
+  """
+  with open(yaml_path) as f:
+    loaded = yaml.safe_load(f) or {}
+  if "output_dir" not in loaded:
+    raise ValueError("no output_dir: not the config.yaml of a run")
+  return load_config(overrides=[], base=merge(PipelineConfig(), {
+      "output_dir": loaded["output_dir"], "push": loaded.get("push") or {}}, ""))
+
+
 def dump_config(config: PipelineConfig, path: str) -> None:
   """Writes the effective config as YAML (temp name, then rename)."""
   fileio.write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

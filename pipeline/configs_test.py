@@ -98,3 +98,15 @@ def test_dump_and_reload(tmp_path):
   config = configs.load_config(overrides=["transform.max_genres=4"])
   configs.dump_config(config, str(tmp_path / "out.yaml"))
   assert configs.load_config(str(tmp_path / "out.yaml")) == config
+
+
+def test_run_locations_reads_only_the_folders_of_a_run(tmp_path):
+  path = tmp_path / "config.yaml"
+  path.write_text("output_dir: /runs/x\npush: {mobile_dir: /apps/bundles}\n"
+                  "distillation: {knob_of_an_older_version: 0.8}\n")
+  config = configs.run_locations(str(path))
+  assert config.serving_model_dir == "/runs/x/serving/distillrec"
+  assert config.mobile_push_dir == "/apps/bundles"
+  path.write_text("teacher: {}\n")
+  with pytest.raises(ValueError, match="no output_dir"):
+    configs.run_locations(str(path))

@@ -71,7 +71,8 @@ def gate_section(outputs: Dict, gate_config: gate.GateConfig) -> Optional[Dict]:
   int8_output = outputs.get("Int8Evaluator", {}).get("evaluation")
   if tfma_output is None and int8_output is None:
     return None
-  section = {"split": "test", "slices": {}, "checks": [], "blessed": {}, "pushed": {}}
+  section = {"split": "test", "ndcg_k": gate_config.ndcg_k, "slices": {}, "checks": [],
+             "blessed": {}, "pushed": {}}
   if tfma_output is not None:
     ndcg = f"{gate.NDCG}@{gate_config.ndcg_k}"
     for name, by_model in gate.read_tfma_metrics(tfma_output.uri).items():
@@ -111,7 +112,8 @@ def test_lines(test: Optional[Dict]) -> List[str]:
   rows = next((m["rows"] for m in overall.values() if m.get("rows")), None)
   lines = [f"Test split{f' ({rows:,.0f} rows)' if rows else ''}, the gate's data: every figure "
            f"below is on it (known/new = users seen in train or not):",
-           f"  {'model':<8} {'AUC':>6} {'GAUC':>6} {'NDCG@k':>6} {'logloss':>7} {'calib':>6} "
+           f"  {'model':<8} {'AUC':>6} {'GAUC':>6} {'NDCG@' + str(test['ndcg_k']):>7} "
+           f"{'logloss':>7} {'calib':>6} "
            f"{'AUC known':>9} {'AUC new':>7} {'GAUC new':>8}"]
   known = test["slices"].get("user_in_train:known", {})
   new = test["slices"].get("user_in_train:new", {})
@@ -122,7 +124,7 @@ def test_lines(test: Optional[Dict]) -> List[str]:
     value = lambda slice_, key: _number((slice_.get(model) or {}).get(key), "{:.4f}")  # pylint: disable=cell-var-from-loop
     lines.append(f"  {model:<8} {_number(figures.get('auc'), '{:.4f}'):>6} "
                  f"{_number(figures.get('gauc'), '{:.4f}'):>6} "
-                 f"{_number(figures.get('ndcg'), '{:.4f}'):>6} "
+                 f"{_number(figures.get('ndcg'), '{:.4f}'):>7} "
                  f"{_number(figures.get('log_loss'), '{:.4f}'):>7} "
                  f"{_number(figures.get('calibration'), '{:.3f}'):>6} "
                  f"{value(known, 'auc'):>9} {value(new, 'auc'):>7} {value(new, 'gauc'):>8}")

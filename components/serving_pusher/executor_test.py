@@ -1,7 +1,6 @@
 """ServingPusher: TF Serving's layout, only when blessed, and a failed copy leaves nothing."""
 
 import os
-import shutil
 
 import pytest
 from tfx.proto import pusher_pb2
@@ -41,14 +40,16 @@ def test_blessed_model_lands_in_tf_serving_layout_and_verifies(trained_student, 
 
 
 def test_a_copy_that_fails_halfway_leaves_no_version(trained_student, tmp_path, monkeypatch):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   base = tmp_path / "serving" / "distillrec"
-  real_copytree = shutil.copytree
+  real_copy = tf.io.gfile.copy
 
-  def copy_then_crash(source, target, *args, **kwargs):
-    real_copytree(source, target, ignore=shutil.ignore_patterns("saved_model.pb"))
-    raise OSError("disk full")  # the variables are there, saved_model.pb is not
+  def copy_then_crash(source, target, overwrite=False):
+    if source.endswith("saved_model.pb"):  # copied last: the variables are there by now
+      raise OSError("disk full")
+    return real_copy(source, target, overwrite=overwrite)
 
-  monkeypatch.setattr(shutil, "copytree", copy_then_crash)
+  monkeypatch.setattr(tf.io.gfile, "copy", copy_then_crash)
   with pytest.raises(OSError, match="disk full"):
     _push(trained_student["model"], True, base, tmp_path / "c")
   assert not base.exists() or os.listdir(base) == []
