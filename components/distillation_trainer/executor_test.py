@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.utils import path_utils
 
-from models import distillation, distillation_trainer, export, features
+from models import distillation, distillation_trainer, export, features, metrics
 from models.hparams import DistillationConfig, StudentConfig, TrainingConfig
 from models.teacher_trainer import TeacherSummary
 from tests import saved_model_check
@@ -72,7 +72,7 @@ def test_student_is_small_and_sizes_are_reported(distilled):
     assert 0 < entry.gzipped_bytes < entry.bytes
 
 
-def test_tflite_is_full_integer_and_agrees_with_the_float_student(distilled):
+def test_tflite_is_full_integer_and_agrees_with_the_float_student(distilled, transformed_data):
   artifacts, report = distilled
   census = report.tflite.dtype_census
   assert set(census) <= {"int8", "int32"}, census
@@ -82,7 +82,20 @@ def test_tflite_is_full_integer_and_agrees_with_the_float_student(distilled):
   fidelity = report.tflite.int8_vs_float
   assert fidelity.rows > 100
   assert fidelity.mean_abs_score_diff < 0.01, fidelity
-  assert fidelity.auc_diff < 0.005, fidelity
+  # The fixture's eval split is ~600 rows of a weak model, where a few swapped pairs move
+  # AUC by 0.005: agreement in AUC is checked on the ~4,800 train rows instead.
+  files = glob.glob(os.path.join(transformed_data.raw_examples.uri, "Split-train", "*.gz"))
+  records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+  labels = [tf.train.Example.FromString(r).features.feature[features.LABEL].int64_list.value[0]
+            for r in records]
+  served = tf.saved_model.load(path_utils.serving_model_dir(artifacts["model"].uri))
+  float_scores = served.signatures["serving_default"](
+      examples=tf.constant(records))["score"].numpy()
+  int8_scores = export.MobileBundle(artifacts["mobile_model"].uri).predict(
+      export.parse_raw_rows(records))
+  assert len(records) > 4000
+  assert np.mean(np.abs(int8_scores - float_scores)) < 0.01
+  assert abs(metrics.auc(labels, int8_scores) - metrics.auc(labels, float_scores)) < 0.005
 
 
 def test_mobile_bundle_manifest_matches_its_files(distilled):
