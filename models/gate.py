@@ -183,10 +183,14 @@ def read_tfma_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Dict[str, floa
   return result
 
 
-def tfma_checks(evaluation_uri: str, gate: GateConfig) -> List[ThresholdCheck]:
-  """The student's thresholds as the Evaluator judged them, failures as TFMA found them."""
+def tfma_checks(evaluation_uri: str, gate: GateConfig,
+                tfma_metrics: Dict[str, Dict[str, Dict[str, float]]]) -> List[ThresholdCheck]:
+  """The student's thresholds as the Evaluator judged them, failures as TFMA found them.
+
+  tfma_metrics: read_tfma_metrics(evaluation_uri), read once by the caller.
+  """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  overall = read_tfma_metrics(evaluation_uri).get("overall", {})
+  overall = tfma_metrics.get("overall", {})
   student, diff = overall.get("student", {}), overall.get("student - teacher", {})
   nan = float("nan")
   checks = [

@@ -75,13 +75,15 @@ def gate_section(outputs: Dict, gate_config: gate.GateConfig) -> Optional[Dict]:
              "blessed": {}, "pushed": {}}
   if tfma_output is not None:
     ndcg = f"{gate.NDCG}@{gate_config.ndcg_k}"
-    for name, by_model in gate.read_tfma_metrics(tfma_output.uri).items():
+    tfma_metrics = gate.read_tfma_metrics(tfma_output.uri)
+    for name, by_model in tfma_metrics.items():
       for model in ("teacher", "student"):
         values = by_model.get(model, {})
         figures = {ours: values.get(theirs) for theirs, ours in _TFMA_METRICS.items()}
         figures["ndcg"] = values.get(ndcg)
         section["slices"].setdefault(name, {})[model] = figures
-    section["checks"] += [to_plain(c) for c in gate.tfma_checks(tfma_output.uri, gate_config)]
+    section["checks"] += [to_plain(c) for c in gate.tfma_checks(tfma_output.uri, gate_config,
+                                                                 tfma_metrics)]
     blessing = outputs["Evaluator"].get("blessing")
     section["blessed"]["student"] = bool(blessing is not None and _property(blessing, "blessed"))
   if int8_output is not None:
