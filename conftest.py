@@ -114,8 +114,9 @@ def trained_student(transformed_data, trained_teacher, tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("student"))
   student_config = StudentConfig(training=TrainingConfig(
       max_epochs=6, early_stopping_patience=2, batch_size=256))
-  # Two pruning steps and a budget every step meets: the sparsest (0.8) is kept.
-  kd_config = DistillationConfig(sparsity_steps=(0.5, 0.8), max_auc_drop=1.0,
+  # Two pruning steps and a budget every step meets: the sparsest (0.8) is kept. Hints on,
+  # so the teacher's vectors travel through its SavedModel into the student's training.
+  kd_config = DistillationConfig(sparsity_steps=(0.5, 0.8), max_auc_drop=1.0, hint_weight=0.5,
                                  pruning_ramp_epochs=2, pruning_epochs=3, qat_epochs=1,
                                  representative_examples=300)
   artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),

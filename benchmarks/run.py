@@ -3,15 +3,19 @@
 1. Runs the pipeline (synthetic data, default config unless --set says otherwise) into
    benchmarks/results/run, gate included: the teacher, the shipped student and its int8
    model are scored on the test split by the Int8Evaluator (same rows, one metric code).
+   Its pruning tries every sparsity step (distillation.full_curve), so the whole
+   size-quality curve is reported; the step kept is the one a default run keeps.
 2. Baselines on the same test rows: the item's like-rate in the train split (popularity),
    the user's earlier like-rate (a feature of every row), and matrix factorization
    trained by the TeacherTrainer code on the same transformed split.
-3. Students of the same size from the same teacher and split, by the DistillationTrainer
-   code and config only: without distillation (alpha = 1) and with the pipeline's
-   distillation, each with three seeds (the spread says how large seed noise is), and at
-   the other temperatures of 2-4. `--no-sweep` skips this.
+3. Students from the same teacher and split, by the DistillationTrainer code and config
+   only: without distillation (alpha = 1), with the pipeline's distillation and with the
+   other kind (feature-level hints vs logits only), each with three seeds (the spread
+   says how large seed noise is); one seed at the other temperatures of 2-4 and the
+   other widths (embedding_dim in WIDTHS). `--no-sweep` skips this.
 4. Writes benchmarks/results.md (and results/results.json): the test-split table,
-   sizes and ratios, the distillation comparison, the pruning curve the budget chose from.
+   sizes and ratios, the distillation comparison, the pruning curve the budget chose
+   from, and issue 10's targets, met or not, with the figure.
 
 Quality is measured on the test split, which no choice was made on. Timings are not
 reported here (the machines are shared and noisy).
@@ -118,18 +122,48 @@ def _with_seed(student, seed):
   return dataclasses.replace(student, training=dataclasses.replace(student.training, seed=seed))
 
 
+# Student widths (embedding_dim) the benchmark tries beside the pipeline's, one seed each.
+WIDTHS = (12, 24, 32)
+# The hint weight of the feature-level distillation rows when the pipeline runs without.
+HINT_WEIGHT = 1.0
+
+
 def _sweep_settings(config):
-  """(group, name, DistillationConfig, StudentConfig) of the students beside the pipeline's."""
-  kd, student = config.distillation, config.student
+  """(group, name, DistillationConfig, StudentConfig) of the students beside the pipeline's.
+
+  Three seeds each without distillation, with the pipeline's distillation, and with the
+  other kind (feature-level hints if the pipeline distills logits only, else logits only);
+  then one seed at the other temperatures and widths.
+  """
+  # The pipeline's run tries every pruning step (its curve is the one reported); the
+  # students beside it stop at the first step outside the budget, as a default run does.
+  kd = dataclasses.replace(config.distillation, full_curve=False)
+  student = config.student
   first = student.training.seed
-  settings = [("no distillation", f"alpha=1, seed {first + k}", dataclasses.replace(kd, alpha=1.0),
-               _with_seed(student, first + k)) for k in range(SEEDS)]
-  settings += [("distillation", f"alpha={kd.alpha:g} T={kd.temperature:g}, seed {first + k}", kd,
-                _with_seed(student, first + k)) for k in range(1, SEEDS)]
-  settings += [("temperature", f"alpha={kd.alpha:g} T={t:g}",
+  seeds = [first + k for k in range(SEEDS)]
+  if kd.hint_weight > 0:
+    other_kd, other = dataclasses.replace(kd, hint_weight=0.0), "logit distillation only"
+  else:
+    other_kd = dataclasses.replace(kd, hint_weight=HINT_WEIGHT)
+    other = f"feature-level distillation (hint_weight={HINT_WEIGHT:g})"
+  settings = [("no distillation", f"alpha=1, seed {seed}", dataclasses.replace(kd, alpha=1.0),
+               _with_seed(student, seed)) for seed in seeds]
+  settings += [("distillation", f"{_kd_name(kd)}, seed {seed}", kd, _with_seed(student, seed))
+               for seed in seeds[1:]]
+  settings += [(other, f"{_kd_name(other_kd)}, seed {seed}", other_kd, _with_seed(student, seed))
+               for seed in seeds]
+  settings += [("temperature", _kd_name(dataclasses.replace(kd, temperature=t)),
                 dataclasses.replace(kd, temperature=t), student)
                for t in (2.0, 3.0, 4.0) if t != kd.temperature]
+  settings += [("width", f"embedding_dim={width}, {_kd_name(kd)}", kd,
+                dataclasses.replace(student, embedding_dim=width))
+               for width in WIDTHS if width != student.embedding_dim]
   return settings
+
+
+def _kd_name(kd):
+  name = f"alpha={kd.alpha:g} T={kd.temperature:g}"
+  return name + (f" hints={kd.hint_weight:g}" if kd.hint_weight > 0 else "")
 
 
 def _train_student(config, paths, teacher, kd, student, folder):
@@ -148,8 +182,52 @@ def _student_row(group, name, report, float_test, int8_test):
           "eval_auc_before_pruning": stages["distill"]["best_eval_auc"],
           "eval_auc_final": report.student.eval.auc,
           "sparsity": report.student.sparsity.overall,
+          "parameters": report.student.parameters, "tflite_bytes": report.tflite.bytes,
+          "tflite_gzipped_bytes": report.tflite.gzipped_bytes,
           "test_auc": float_test["auc"], "test_gauc": float_test["gauc"],
           "test_auc_int8": int8_test["auc"], "test_gauc_int8": int8_test["gauc"]}
+
+
+# Issue 10's targets: the int8 student's largest AUC / GAUC drop vs the teacher, sizes.
+MAX_INT8_DROP = 0.005
+MIN_RAW_RATIO, MIN_GZIPPED_RATIO, MAX_NONZERO_SHARE = 30.0, 100.0, 0.10
+BASELINES = ("item like-rate in train (popularity)", "user's earlier like-rate",
+             "matrix factorization")
+
+
+def _targets(quality, sizes, distillation):
+  """[(target, figure, met)] on the test split; met is None where it was not measured."""
+  teacher, int8 = quality["teacher (DCN-v2)"], quality["student int8 (TFLite)"]
+  result = []
+  for metric in ("auc", "gauc"):
+    drop = int8[metric] - teacher[metric]
+    result.append((f"int8 student {metric.upper()} within {MAX_INT8_DROP} of the teacher",
+                   f"{drop:+.4f}", drop >= -MAX_INT8_DROP))
+  for name in BASELINES:
+    for model, figures in (("teacher", teacher), ("int8 student", int8)):
+      margins = {m: figures[m] - quality[name][m] for m in ("auc", "gauc")}
+      result.append((f"{model} above {name} on AUC and GAUC",
+                     f"{margins['auc']:+.4f} / {margins['gauc']:+.4f}",
+                     min(margins.values()) > 0))
+  kd, plain = distillation.get("distillation"), distillation.get("no distillation")
+  if kd and plain:
+    (kd_mean, kd_std), (plain_mean, plain_std) = kd["test_auc"], plain["test_auc"]
+    spread = 2 * max(kd_std, plain_std)
+    result.append((f"distilled beats no-distillation student by > 2 seed std (test AUC, {SEEDS} "
+                   f"seeds)", f"{kd_mean - plain_mean:+.4f} vs {spread:.4f}",
+                   kd_mean - plain_mean > spread))
+  else:
+    result.append(("distilled beats no-distillation student by > 2 seed std", "not run", None))
+  result += [
+      (f"int8 TFLite >= {MIN_RAW_RATIO:g}x smaller than the teacher's variables, raw",
+       f"{sizes['teacher_over_tflite_bytes']:.1f}x",
+       sizes["teacher_over_tflite_bytes"] >= MIN_RAW_RATIO),
+      (f"... and >= {MIN_GZIPPED_RATIO:g}x gzipped", f"{sizes['teacher_over_tflite_gzipped']:.1f}x",
+       sizes["teacher_over_tflite_gzipped"] >= MIN_GZIPPED_RATIO),
+      (f"student non-zero parameters <= {MAX_NONZERO_SHARE:.0%} of the teacher's",
+       f"{sizes['student_nonzero_parameters_over_teacher']:.3f}",
+       sizes["student_nonzero_parameters_over_teacher"] <= MAX_NONZERO_SHARE)]
+  return result
 
 
 def _mean_std(values):
@@ -183,7 +261,7 @@ def main(argv=None) -> int:
     shutil.rmtree(os.path.join(args.output, folder), ignore_errors=True)
   config = configs.load_config(overrides=[f"output_dir={run_dir}", "runner=local",
                                           f"synthetic.num_interactions={args.num_interactions}",
-                                          *args.set])
+                                          "distillation.full_curve=true", *args.set])
   started = time.time()
   config = runners.run_pipeline(config)
   outputs = mlmd.latest_outputs(config.metadata_path)
@@ -209,8 +287,7 @@ def main(argv=None) -> int:
       "student int8 (TFLite)": from_gate(int8_evaluation.INT8),
   }
 
-  rows = [_student_row("distillation", f"alpha={config.distillation.alpha:g} "
-                       f"T={config.distillation.temperature:g}, seed "
+  rows = [_student_row("distillation", f"{_kd_name(config.distillation)}, seed "
                        f"{config.student.training.seed} (the pipeline's)", compression,
                        quality["student (SavedModel)"], quality["student int8 (TFLite)"])]
   if args.sweep:
@@ -243,9 +320,11 @@ def main(argv=None) -> int:
     groups.setdefault(row["group"], []).append(row)
   distillation = {group: {key: _mean_std([r[key] for r in members])
                           for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")}
-                  for group, members in groups.items() if group != "temperature"}
+                  for group, members in groups.items() if group not in ("temperature", "width")}
   prune = compression.student.stages.get("prune", {})
+  targets = _targets(quality, sizes, distillation)
   results = {"num_interactions": args.num_interactions, "overrides": args.set,
+             "targets": [{"target": t, "figure": f, "met": m} for t, f, m in targets],
              "test_rows": len(test.rows), "quality": quality, "sizes": sizes,
              "students": rows, "distillation": distillation,
              "pruning_curve": prune.get("curve", []), "pruning_decision": prune.get("decision"),
@@ -285,11 +364,14 @@ def main(argv=None) -> int:
                    f"{step.get('int8_bytes', 0):,} | {step.get('int8_gzipped_bytes', 0):,} |")
   lines += ["", "Students of the same size from the same teacher and split (test split; float "
             "SavedModel and int8).", "",
-            "| student | eval AUC before pruning | sparsity | test AUC | test GAUC | int8 AUC | int8 GAUC |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+            "| student | eval AUC before pruning | sparsity | int8 bytes (gzipped) | test AUC | "
+            "test GAUC | int8 AUC | int8 GAUC |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   for row in rows:
     lines.append(f"| {row['student']} | {_f(row['eval_auc_before_pruning'])} | "
-                 f"{row['sparsity']:.2f} | {_f(row['test_auc'])} | {_f(row['test_gauc'])} | "
+                 f"{row['sparsity']:.2f} | "
+                 f"{row['tflite_bytes']:,} ({row['tflite_gzipped_bytes']:,}) | "
+                 f"{_f(row['test_auc'])} | {_f(row['test_gauc'])} | "
                  f"{_f(row['test_auc_int8'])} | {_f(row['test_gauc_int8'])} |")
   if len(distillation) > 1:
     lines += ["", f"Mean and standard deviation over {SEEDS} seeds (test split):", "",
@@ -298,6 +380,9 @@ def main(argv=None) -> int:
       lines.append(f"| {group} | " + " | ".join(
           f"{_f(figures[key][0])} ± {_f(figures[key][1])}"
           for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")) + " |")
+  lines += ["", "Targets (test split):", "", "| target | figure | met |", "| --- | --- | --- |"]
+  lines += [f"| {target} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |"
+            for target, figure, met in targets]
   fileio.write_text(os.path.join(HERE, "results.md"), "\n".join(lines) + "\n")
   print("\n".join(lines))
   return 0

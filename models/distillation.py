@@ -7,6 +7,9 @@ logits are computed in the input pipeline, batch by batch, teacher frozen):
          + (1 - alpha) * T^2 * BCE(sigmoid(z_t / T), sigmoid(z_s / T))
 
 T^2 keeps the soft term's gradients on the scale of the hard term's as T grows.
+With hints (feature-level distillation, `HintDistiller`), the teacher's user, item and
+history vectors follow in the targets' next columns and the dense student's training
+adds hint_weight * hint_loss.
 """
 
 import logging
@@ -57,18 +60,113 @@ class LabelAUC(keras.metrics.AUC):
     return super().update_state(y_true[:, :1], y_pred, sample_weight)
 
 
-def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn) -> tf.data.Dataset:
-  """(features, label) -> (student features, [label, teacher logit]) per batch.
+def hint_loss(student_vectors: Dict[str, tf.Tensor],
+              teacher_vectors: Dict[str, tf.Tensor]) -> tf.Tensor:
+  """Mean over the named vectors of the relative squared error between the student's
+  (already projected to the teacher's width) and the teacher's, sum ||s - t||^2 / sum ||t||^2
+  over the batch: 0 exactly when they match, 1 for a projection that outputs zeros,
+  whatever the scale of the teacher's vectors (L2-regularized embeddings are small, so a
+  plain mean squared error would be ~1e-3 and the hint weight meaningless).
 
-  teacher_fn maps the transformed (int64) batch to logits; cast_fn turns the batch
-  into the student's inputs.
+  Only the names both sides have count (a matrix-factorization teacher has no history).
+  """
+  names = sorted(set(student_vectors) & set(teacher_vectors))
+  if not names:
+    raise ValueError(f"no vector in common: student {sorted(student_vectors)}, teacher "
+                     f"{sorted(teacher_vectors)}")
+  terms = []
+  for name in names:
+    teacher = tf.cast(teacher_vectors[name], tf.float32)
+    error = tf.reduce_sum(tf.square(tf.cast(student_vectors[name], tf.float32) - teacher))
+    terms.append(error / (tf.reduce_sum(tf.square(teacher)) + 1e-12))
+  return tf.add_n(terms) / float(len(names))
+
+
+class HintDistiller(keras.Model):
+  """Trains `student` on its compiled (KD) loss + weight * hint_loss of its vectors.
+
+  The student's user, item and history vectors (models.teacher.vector_outputs) each go
+  through a learned Dense projection to the teacher's width; the teacher's vectors are
+  the targets' columns 2.. in `teacher_widths` order. The projections exist only for
+  training: the student itself (`self.student`, whose weights this trains) is unchanged,
+  and calling this model calls it. Evaluation uses the compiled loss and metrics only.
+  """
+
+  def __init__(self, student: keras.Model, teacher_widths: Dict[str, int], weight: float,
+               **kwargs):
+    super().__init__(name="hint_distiller", **kwargs)
+    from models.teacher import vector_outputs  # pylint: disable=g-import-not-at-top
+    vectors = vector_outputs(student)
+    self.student = student
+    self.weight = float(weight)
+    self.names = [name for name in teacher_widths if name in vectors]
+    if not self.names:
+      raise ValueError(f"hints need a vector both models have: student {sorted(vectors)}, "
+                       f"teacher {sorted(teacher_widths)}")
+    self.columns, start = {}, 2
+    for name, width in teacher_widths.items():
+      self.columns[name] = (start, start + width)
+      start += width
+    self.with_vectors = keras.Model(student.inputs,
+                                    [student.output] + [vectors[name] for name in self.names])
+    self.projections = [keras.layers.Dense(teacher_widths[name], name=f"hint_projection_{name}")
+                        for name in self.names]
+    self.hint_tracker = keras.metrics.Mean(name="hint_loss")
+
+  @property
+  def metrics(self):
+    return super().metrics + [self.hint_tracker]
+
+  def call(self, inputs, training=None):
+    return self.student(inputs, training=training)
+
+  def _forward(self, inputs, targets, training: bool):
+    logits, *vectors = self.with_vectors(inputs, training=training)
+    loss = self.compiled_loss(targets, logits, regularization_losses=self.losses)
+    projected = {name: projection(vector) for name, projection, vector
+                 in zip(self.names, self.projections, vectors)}
+    teacher = {name: targets[:, self.columns[name][0]:self.columns[name][1]]
+               for name in self.names}
+    return logits, loss, hint_loss(projected, teacher)
+
+  def train_step(self, data):
+    inputs, targets = data
+    with tf.GradientTape() as tape:
+      logits, loss, hint = self._forward(inputs, targets, training=True)
+      total = loss + self.weight * hint
+    variables = self.trainable_variables
+    self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+    return self._update_metrics(targets, logits, hint)
+
+  def test_step(self, data):
+    inputs, targets = data
+    logits, _, hint = self._forward(inputs, targets, training=False)
+    return self._update_metrics(targets, logits, hint)
+
+  def _update_metrics(self, targets, logits, hint):
+    self.compiled_metrics.update_state(targets, logits)
+    self.hint_tracker.update_state(hint)
+    return {metric.name: metric.result() for metric in self.metrics}
+
+
+def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn,
+                        vector_names=()) -> tf.data.Dataset:
+  """(features, label) -> (student features, [label, teacher logit, teacher vectors]) per batch.
+
+  teacher_fn maps the transformed (int64) batch to the teacher's outputs ({"logit",
+  "<name>_vector"}); the vectors in `vector_names` follow the logit, in that order.
+  cast_fn turns the batch into the student's inputs.
   """
 
   def add(batch, label):
-    teacher_logit = tf.reshape(teacher_fn(batch), [-1, 1])
-    return cast_fn(batch), tf.concat([tf.reshape(label, [-1, 1]), teacher_logit], axis=1)
+    outputs = teacher_fn(batch)
+    columns = [tf.reshape(tf.cast(label, tf.float32), [-1, 1]),
+               tf.reshape(outputs["logit"], [-1, 1])]
+    columns += [outputs[f"{name}_vector"] for name in vector_names]
+    return cast_fn(batch), tf.concat(columns, axis=1)
 
   return dataset.map(add, num_parallel_calls=1).prefetch(tf.data.AUTOTUNE)
+
 
 
 def compile_student(model: keras.Model, learning_rate: float, alpha: float,
@@ -81,20 +179,24 @@ def compile_student(model: keras.Model, learning_rate: float, alpha: float,
 # --- Pruning -----------------------------------------------------------------------
 
 
-def _prunable(layer) -> bool:
-  return isinstance(layer, (keras.layers.Embedding, keras.layers.Dense))
+# What pruning wraps (DistillationConfig.pruned_layers): every embedding table and Dense
+# kernel, or the embedding tables only (over 90% of a small student's weights; the tower's
+# few kernels cost more AUC per weight removed).
+PRUNED_LAYERS = {"all": (keras.layers.Embedding, keras.layers.Dense),
+                 "embeddings": (keras.layers.Embedding,)}
 
 
 def prune(model: keras.Model, target_sparsity: float, end_step: int,
-          frequency: int, initial_sparsity: float = 0.0) -> keras.Model:
-  """Wraps every Embedding and Dense layer with prune_low_magnitude (PolynomialDecay
-  initial_sparsity -> target over end_step steps)."""
+          frequency: int, initial_sparsity: float = 0.0, layers: str = "all") -> keras.Model:
+  """Wraps the Embedding and Dense layers (PRUNED_LAYERS[layers]) with prune_low_magnitude
+  (PolynomialDecay initial_sparsity -> target over end_step steps)."""
+  kinds = PRUNED_LAYERS[layers]
   schedule = tfmot.sparsity.keras.PolynomialDecay(
       initial_sparsity=initial_sparsity, final_sparsity=target_sparsity, begin_step=0,
       end_step=max(end_step, 1), frequency=max(1, min(frequency, end_step or 1)))
 
   def wrap(layer):
-    if _prunable(layer):
+    if isinstance(layer, kinds):
       return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
     return layer  # reused as is: trained weights carry over
 
@@ -112,30 +214,116 @@ def pruning_callbacks() -> List[keras.callbacks.Callback]:
 # --- Prune-preserving QAT --------------------------------------------------------
 
 
-def quantize_aware(model: keras.Model) -> keras.Model:
-  """Annotates Dense layers and applies the prune-preserving 8-bit scheme.
+class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+  """Fake-quantizes a weightless layer's output only: QAT learns the int8 range of the
+  student's dot products, which the converter otherwise takes from calibration rows.
 
-  The default 8-bit scheme has no Embedding support; embeddings are quantized by
-  the TFLite converter instead. (Annotating the student's Add and ReLU layers too was
-  measured: no change in int8 vs float fidelity.)
+  Also needed, not only useful: TF-MOT's prune-preserving registry claims to support a
+  Dot (or custom) layer feeding an annotated Dense, then fails to quantize its output.
+  """
+
+  def get_weights_and_quantizers(self, layer):
+    return []
+
+  def get_activations_and_quantizers(self, layer):
+    return []
+
+  def set_quantize_weights(self, layer, quantize_weights):
+    pass
+
+  def set_quantize_activations(self, layer, quantize_activations):
+    pass
+
+  def get_output_quantizers(self, layer):
+    return [tfmot.quantization.keras.quantizers.MovingAverageQuantizer(
+        num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+  def get_config(self):
+    return {}
+
+
+# Weightless layers whose outputs feed Dense layers directly in the student: their outputs
+# are fake-quantized (OutputQuantizeConfig). Embeddings are not annotated (the 8-bit
+# scheme has no Embedding support, and annotating a layer fed by integer ids puts a
+# fake-quantizer on the ids): the converter quantizes the tables.
+OUTPUT_QUANTIZED = (keras.layers.Dot,)
+
+
+def quantize_aware(model: keras.Model, calibration: Optional[tf.data.Dataset] = None
+                   ) -> keras.Model:
+  """Annotates Dense layers (weights and outputs) and OUTPUT_QUANTIZED layers (outputs)
+  and applies the prune-preserving 8-bit scheme.
+
+  calibration: batches of (features, targets); the output ranges of the wrapped layers
+  start at what the float model produces on them (`calibrate_output_ranges`).
+
+  (Annotating the student's Add and ReLU layers too was measured: no change in int8 vs
+  float fidelity.)
   """
 
   def annotate(layer):
     if isinstance(layer, keras.layers.Dense):
       return tfmot.quantization.keras.quantize_annotate_layer(layer)
+    if isinstance(layer, OUTPUT_QUANTIZED):
+      return tfmot.quantization.keras.quantize_annotate_layer(layer, OutputQuantizeConfig())
     return layer
 
   annotated = keras.models.clone_model(model, clone_function=annotate)
   with tfmot.quantization.keras.quantize_scope({"IdDropout": IdDropout,
-                                                "MaskedMeanPooling": MaskedMeanPooling}):
+                                                "MaskedMeanPooling": MaskedMeanPooling,
+                                                "OutputQuantizeConfig": OutputQuantizeConfig}):
     quantized = tfmot.quantization.keras.quantize_apply(
         annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
-  # The scheme keeps zeros only in the layers it wraps (Dense); frozen embeddings keep
-  # their pruned zeros through the QAT fine-tune.
+  # The scheme keeps zeros only in the Dense layers; frozen embeddings keep their pruned
+  # zeros through the QAT fine-tune (wrapped for their output, or not).
   for layer in quantized.layers:
-    if isinstance(layer, keras.layers.Embedding):
+    if isinstance(getattr(layer, "layer", layer), keras.layers.Embedding):
       layer.trainable = False
+  if calibration is not None:
+    calibrate_output_ranges(model, quantized, calibration)
   return quantized
+
+
+# Names (after the wrapper's scope) of the QAT range variables of a layer's output.
+_RANGE_VARIABLES = {"post_activation_min": 0, "output_min": 0,
+                    "post_activation_max": 1, "output_max": 1}
+
+
+def calibrate_output_ranges(float_model: keras.Model, quantized: keras.Model,
+                            calibration: tf.data.Dataset) -> Dict[str, List[float]]:
+  """Sets each wrapped layer's output range to the [min, max] (widened to hold 0) of the
+  float model's outputs of the same layer on `calibration`; returns them by layer name.
+
+  TF-MOT's moving-average quantizers start at [-6, 6] and move with decay 0.999: after a
+  QAT fine-tune of a few hundred steps a layer whose outputs lie within +-0.4 still had a
+  range of about +-3.8, i.e. steps of 0.03; the student's many small terms, each rounded
+  that coarsely, cost eval AUC and put the int8 model 0.018 away from the float one.
+  """
+  wrapped = {layer.layer.name: layer for layer in quantized.layers
+             if hasattr(layer, "layer") and any(
+                 _range_index(v) is not None for v in layer.weights)}
+  # A fresh copy: layers a pruning round reused are called in several models, so their
+  # `output` may belong to another graph than float_model's.
+  reference = keras.models.clone_model(float_model)
+  reference.set_weights(float_model.get_weights())
+  names = [layer.name for layer in reference.layers if layer.name in wrapped]
+  probe = keras.Model(reference.inputs, [reference.get_layer(n).output for n in names])
+  ranges = {name: [0.0, 0.0] for name in names}
+  for features, _ in calibration:
+    for name, value in zip(names, probe(features, training=False)):
+      value = np.asarray(value)
+      ranges[name] = [min(ranges[name][0], float(value.min())),
+                      max(ranges[name][1], float(value.max()))]
+  for name, (low, high) in ranges.items():
+    for variable in wrapped[name].weights:
+      index = _range_index(variable)
+      if index is not None:
+        variable.assign(low if index == 0 else high)
+  return ranges
+
+
+def _range_index(variable) -> Optional[int]:
+  return _RANGE_VARIABLES.get(variable.name.split("/")[-1].split(":")[0])
 
 
 # --- Measuring sparsity ------------------------------------------------------------
@@ -172,20 +360,23 @@ def sparsity_report(weights: Dict[str, np.ndarray]) -> Dict[str, object]:
 # --- The whole schedule ------------------------------------------------------------
 
 
+def within_budget(step: Dict, reference_auc: float, reference_gauc: float,
+                  max_drop: float) -> bool:
+  """Whether a curve step's eval AUC and GAUC (of users known to training) are both within
+  max_drop of the teacher's (reference_*). A NaN reference GAUC is not checked."""
+  gauc_ok = reference_gauc != reference_gauc or (
+      reference_gauc - step["eval_gauc_known_users"] <= max_drop)
+  return reference_auc - step["eval_auc"] <= max_drop and gauc_ok
+
+
 def choose_step(curve: List[Dict], reference_auc: float, reference_gauc: float,
                 max_drop: float):
-  """(index, decision): the sparsest step whose eval AUC and GAUC (of users known to
-  training) are both within max_drop of the teacher's (reference_*); when none is, the
-  densest step, and the decision says so. A NaN reference GAUC is not checked."""
+  """(index, decision): the sparsest step within budget (`within_budget`); when none is,
+  the densest step, and the decision says so."""
   if not curve:
     raise ValueError("no pruning step to choose from")
-
-  def within(step):
-    gauc_ok = reference_gauc != reference_gauc or (
-        reference_gauc - step["eval_gauc_known_users"] <= max_drop)
-    return reference_auc - step["eval_auc"] <= max_drop and gauc_ok
-
-  candidates = [i for i, step in enumerate(curve) if within(step)]
+  candidates = [i for i, step in enumerate(curve)
+                if within_budget(step, reference_auc, reference_gauc, max_drop)]
   teacher = f"the teacher's eval AUC {reference_auc:.4f} and GAUC {reference_gauc:.4f}"
   if candidates:
     best = max(candidates, key=lambda i: curve[i]["sparsity"])
@@ -220,9 +411,10 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   Each step starts from the previous one's weights: sparsity ramps from the previous
   target to the next over pruning_ramp_epochs, then fine-tuning at the target goes on
   until eval AUC stops improving (pruning_early_stopping_patience, at most
-  pruning_epochs), keeping the best epoch at the target. `measure(model)` adds sizes
-  (e.g. int8 bytes) to a step's curve entry. Returns (stripped model, stage report
-  with the whole curve and the decision).
+  pruning_epochs), keeping the best epoch at the target. Unless config.full_curve, the
+  first step outside the budget ends the search (sparser steps lose more in practice).
+  `measure(model)` adds sizes (e.g. int8 bytes) to a step's curve entry. Returns
+  (stripped model, stage report with the curve of the steps tried and the decision).
   """
   from models import training  # pylint: disable=g-import-not-at-top
   curve, snapshots = [], []
@@ -230,7 +422,8 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   current = model
   for target in config.sparsity_steps:
     pruned = prune(current, target, steps_per_epoch * config.pruning_ramp_epochs,
-                   config.pruning_frequency_steps, initial_sparsity=previous)
+                   config.pruning_frequency_steps, initial_sparsity=previous,
+                   layers=config.pruned_layers)
     compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature)
     # Epochs are compared, and the best one kept, only from the ramp's last epoch on,
     # when the sparsity has reached its target: earlier ones are denser, hence better.
@@ -255,8 +448,16 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
     curve.append(step)
     snapshots.append(current.get_weights())
     previous = target
+    if not config.full_curve and not within_budget(step, reference.auc,
+                                                   reference.gauc_known_users,
+                                                   config.max_auc_drop):
+      break
   chosen, decision = choose_step(curve, reference.auc, reference.gauc_known_users,
                                  config.max_auc_drop)
+  untried = list(config.sparsity_steps)[len(curve):]
+  if untried:
+    decision += (f"; steps {', '.join(f'{s:g}' for s in untried)} not tried (the step before "
+                 f"was outside the budget; distillation.full_curve tries every step)")
   current.set_weights(snapshots[chosen])
   logging.info("student pruning: %s", decision)
   return current, {**curve[chosen], "chosen_step": chosen, "decision": decision,
@@ -265,27 +466,35 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
 
 def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
             config, training_config, log_dir: str, steps_per_epoch: int, reference,
-            user_oov_id: int, measure: Optional[Callable[[keras.Model], Dict]] = None):
+            user_oov_id: int, measure: Optional[Callable[[keras.Model], Dict]] = None,
+            teacher_widths: Optional[Dict[str, int]] = None):
   """KD training to early stop, then budget-driven pruning, then prune-preserving QAT.
 
   config: models.hparams.DistillationConfig; reference: the teacher's eval figures
-  (models.metrics.EvalMetrics), the pruning budget's reference. Returns (final model, stages) where stages records
+  (models.metrics.EvalMetrics), the pruning budget's reference; teacher_widths: the
+  teacher vectors' widths, in the targets' column order (hints only). Returns (final
+  model, stages) where stages records
   each stage's epochs, eval AUC and measured sparsity (and pruning's whole curve).
   """
   from models import training  # pylint: disable=g-import-not-at-top
   stages = {}
-  compile_student(model, training_config.learning_rate, config.alpha, config.temperature)
-  history = training.fit(model, train, evaluation, training_config,
+  trainer = model
+  if config.hint_weight > 0:
+    trainer = HintDistiller(model, teacher_widths or {}, config.hint_weight)
+  compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature)
+  history = training.fit(trainer, train, evaluation, training_config,
                          os.path.join(log_dir, "distill"), "student")
   stages["distill"] = {"epochs": len(history.history["loss"]),
                        "best_eval_auc": float(max(history.history["val_auc"]))}
+  if config.hint_weight > 0:
+    stages["distill"]["final_hint_loss"] = float(history.history["hint_loss"][-1])
 
   if config.prune:
     model, stages["prune"] = prune_to_budget(model, train, evaluation, config, log_dir,
                                              steps_per_epoch, reference, user_oov_id, measure)
 
   if config.qat:
-    model = quantize_aware(model)
+    model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
                         callbacks=[training.EpochLog("student QAT"),

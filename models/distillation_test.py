@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from models import distillation, inputs, student
-from models.hparams import StudentConfig
+from models import distillation, inputs, metrics, student
+from models.dataclass_json import check
+from models.hparams import DistillationConfig, StudentConfig
 
 SIZES = inputs.InputSizes(users=30, items=40, genres=8, genders=3, occupations=5, age_buckets=8,
                           year_buckets=5, count_buckets=4, history_length=5, max_genres=3,
@@ -89,7 +90,9 @@ def _student(seed=0):
 @pytest.mark.slow
 def test_soft_labels_are_used_student_learns_a_constant_teacher():
   # alpha = 0: labels are random noise, only the teacher's constant logit 1.5 teaches.
-  teacher_fn = lambda batch: tf.fill([tf.shape(batch["user_id_xf"])[0]], 1.5)  # pylint: disable=unnecessary-lambda-assignment
+  def teacher_fn(batch):
+    return {"logit": tf.fill([tf.shape(batch["user_id_xf"])[0]], 1.5)}
+
   data = _dataset(teacher_fn)
   model = _student()
   distillation.compile_student(model, 1e-2, alpha=0.0, temperature=2.0)
@@ -106,7 +109,9 @@ def test_soft_labels_are_used_student_learns_a_constant_teacher():
 
 @pytest.mark.slow
 def test_prunes_to_target_sparsity_and_qat_keeps_it():
-  teacher_fn = lambda batch: tf.cast(batch["item_id_xf"] % 3, tf.float32) - 1.0  # pylint: disable=unnecessary-lambda-assignment
+  def teacher_fn(batch):
+    return {"logit": tf.cast(batch["item_id_xf"] % 3, tf.float32) - 1.0}
+
   data = _dataset(teacher_fn)
   model = _student()
   distillation.compile_student(model, 1e-2, 0.3, 2.0)
@@ -166,3 +171,137 @@ def test_budget_falls_back_to_the_densest_step_and_says_so():
   assert index == 0
   assert decision == ("no step within 0.005 of the teacher's eval AUC 0.9000 and GAUC "
                       "0.9000 (best step AUC 0.8400): kept the densest, sparsity 0.50")
+
+
+def test_hint_loss_is_zero_when_vectors_match_and_positive_otherwise():
+  rng = np.random.default_rng(0)
+  teacher = {"user": rng.normal(size=(5, 6)), "item": rng.normal(size=(5, 6))}
+  assert float(distillation.hint_loss(dict(teacher), teacher)) == 0.0
+  moved = {"user": teacher["user"], "item": teacher["item"] + 0.5}
+  # Mean over the two vectors of the squared error relative to the teacher's squared norm:
+  # user 0, item 30 * 0.25 / sum(item^2).
+  expected = (0 + 30 * 0.25 / np.sum(teacher["item"] ** 2)) / 2
+  assert float(distillation.hint_loss(moved, teacher)) == pytest.approx(expected, rel=1e-5)
+  # Scale-free: the same relative error at a thousandth of the scale, and a student that
+  # outputs zeros scores 1.
+  small = {name: value / 1000 for name, value in teacher.items()}
+  assert float(distillation.hint_loss({n: v / 1000 for n, v in moved.items()}, small)) == (
+      pytest.approx(expected, rel=1e-4))
+  zeros = {name: np.zeros_like(value) for name, value in teacher.items()}
+  assert float(distillation.hint_loss(zeros, teacher)) == pytest.approx(1.0)
+  # Only the vectors both sides have count (an MF teacher has no history).
+  extra = {**moved, "history": rng.normal(size=(5, 6))}
+  assert float(distillation.hint_loss(extra, teacher)) == pytest.approx(expected, rel=1e-5)
+  with pytest.raises(ValueError, match="no vector in common"):
+    distillation.hint_loss({"history": teacher["user"]}, teacher)
+
+
+@pytest.mark.slow
+def test_hint_distiller_pulls_student_vectors_towards_the_teachers():
+  # The "teacher" vectors are a fixed linear map of the item id's one-hot, so a projection
+  # of the student's item vector can match them; the logit targets are constant.
+  width = 4
+  table = tf.constant(np.random.default_rng(3).normal(size=(SIZES.items, width)), tf.float32)
+
+  def teacher_fn(batch):
+    rows = tf.shape(batch["user_id_xf"])[0]
+    vector = tf.gather(table, batch["item_id_xf"])
+    return {"logit": tf.zeros([rows]), "item_vector": vector,
+            "user_vector": tf.zeros([rows, width])}
+
+  batches = list(_random_batches(20, 64, 0))
+  signature = {k: tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype))
+               for k, v in batches[0][0].items()}
+  plain = tf.data.Dataset.from_generator(
+      lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
+  data = distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids,
+                                          ["item", "user"]).cache()
+  targets = next(iter(data))[1]
+  assert targets.shape[1] == 2 + 2 * width
+  model = _student()
+  before = [w.copy() for w in model.get_weights()]
+  trainer = distillation.HintDistiller(model, {"item": width, "user": width}, weight=1.0)
+  assert trainer.names == ["item", "user"]  # the student's history has no teacher vector
+  distillation.compile_student(trainer, 1e-2, alpha=0.5, temperature=2.0)
+  history = trainer.fit(data, epochs=6, verbose=0)
+  hints = history.history["hint_loss"]
+  assert hints[-1] < 0.5 * hints[0], hints
+  # The student itself was trained (it shares the trainer's weights), and calling the
+  # trainer calls the student.
+  assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+  features = next(iter(data))[0]
+  np.testing.assert_allclose(trainer(features), model(features), rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("full_curve, tried, chosen", [(False, 2, 0), (True, 3, 2)])
+def test_search_stops_at_the_first_step_outside_the_budget(monkeypatch, tmp_path, full_curve,
+                                                            tried, chosen):
+  # A stub scorer sets the curve (this tests the search, not the model): steps 0.3 and 0.7
+  # are within 0.005 of the teacher's 0.841 / 0.811, step 0.5 is not.
+  figures = iter([(0.840, 0.810), (0.820, 0.800), (0.839, 0.809)])
+
+  def eval_metrics(auc, gauc):
+    return metrics.EvalMetrics(auc=auc, log_loss=0.5, rows=10, known_user_rows=10,
+                               auc_known_users=auc, auc_unknown_users=float("nan"),
+                               gauc_known_users=gauc)
+
+  monkeypatch.setattr(distillation, "evaluate_packed",
+                      lambda model, evaluation, user_oov_id: eval_metrics(*next(figures)))
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=4)
+  config = DistillationConfig(sparsity_steps=(0.3, 0.5, 0.7), pruning_ramp_epochs=1,
+                              pruning_epochs=1, full_curve=full_curve)
+  model, report = distillation.prune_to_budget(_student(), data, data, config, str(tmp_path),
+                                               steps_per_epoch=4,
+                                               reference=eval_metrics(0.841, 0.811),
+                                               user_oov_id=SIZES.user_oov_id)
+  assert len(report["curve"]) == tried and report["chosen_step"] == chosen
+  assert report["target"] == (0.3, 0.5, 0.7)[chosen]
+  assert ("0.7 not tried" in report["decision"]) == (not full_curve), report["decision"]
+  # The kept weights are the chosen step's: its sparsity, measured on the model returned.
+  measured = distillation.sparsity_report(distillation.kernel_weights(model))["overall"]
+  assert measured == pytest.approx(report["curve"][chosen]["sparsity"])
+
+
+@pytest.mark.slow
+def test_pruning_embeddings_only_leaves_the_dense_kernels_dense():
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=10)
+  pruned = distillation.prune(_student(), target_sparsity=0.6, end_step=10, frequency=5,
+                              layers="embeddings")
+  distillation.compile_student(pruned, 1e-3, 0.3, 2.0)
+  pruned.fit(data, epochs=2, callbacks=distillation.pruning_callbacks(), verbose=0)
+  report = distillation.sparsity_report(
+      distillation.kernel_weights(distillation.strip_pruning(pruned)))["per_layer"]
+  for name in ("user_embedding", "item_embedding", "genre_embedding"):
+    assert abs(report[name] - 0.6) < 0.02, (name, report)
+  for name in ("hidden_0", "hidden_0_history", "logit", "user_dot_logit"):
+    assert report[name] == 0.0, (name, report)
+  with pytest.raises(ValueError, match="distillation.pruned_layers must be one of"):
+    check(DistillationConfig(pruned_layers="kernels"), "distillation")
+
+
+@pytest.mark.slow
+def test_qat_output_ranges_start_at_the_float_models_ranges():
+  # Without dots or wide inputs the "logit" Dense is the model's output: its range over the
+  # calibration batches is that of the model's logits, widened to hold 0.
+  keras.utils.set_random_seed(0)
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
+                                              interaction_dots=False), SIZES, seed=0)
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=3)
+  logits = np.concatenate([model(x, training=False).numpy().ravel() for x, _ in data])
+  quantized = distillation.quantize_aware(model, calibration=data)
+  wrapper = next(layer for layer in quantized.layers
+                 if getattr(layer, "layer", None) is not None and layer.layer.name == "logit")
+  ranges = {v.name.split("/")[-1].split(":")[0]: float(v.numpy()) for v in wrapper.weights
+            if v.name.split("/")[-1].split(":")[0].startswith("post_activation")}
+  assert ranges == pytest.approx({"post_activation_min": min(0.0, logits.min()),
+                                  "post_activation_max": max(0.0, logits.max())}, rel=1e-5)
+  # Uncalibrated, TF-MOT starts every range at [-6, 6].
+  plain = distillation.quantize_aware(model)
+  wrapper = next(layer for layer in plain.layers
+                 if getattr(layer, "layer", None) is not None and layer.layer.name == "logit")
+  assert sorted(float(v.numpy()) for v in wrapper.weights
+                if "post_activation" in v.name) == [-6.0, 6.0]

@@ -6,8 +6,9 @@ Signatures:
   run inside, so clients send raw ids and values.
 * `predict_instances`: the same raw features as named dense tensors (TF
   Serving's REST `instances` form) -> {"score", "logit"}.
-* `transformed_logits`: the transformed tensors -> {"logit"}; the distillation
-  step computes teacher logits with it, batch by batch.
+* `transformed_logits`: the transformed tensors -> {"logit"}, and for the teacher
+  its user, item and history vectors ({"user_vector", ...}); the distillation step
+  computes the teacher's logits (and hints) with it, batch by batch.
 
 Models are saved under a temporary name and renamed into place.
 """
@@ -25,7 +26,9 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from models import features, fileio, inputs as model_inputs
+import tf_keras as keras
+
+from models import features, fileio, inputs as model_inputs, teacher
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORMED_SIGNATURE = "transformed_logits"
@@ -76,11 +79,13 @@ def _raw_instances_to_features(instances, tft_output):
 
 def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
                        cast_inputs: Optional[Callable] = None,
-                       transformed_signature: Optional[Dict[str, tf.TensorSpec]] = None):
+                       transformed_signature: Optional[Dict[str, tf.TensorSpec]] = None,
+                       with_vectors: bool = False):
   """The tf.functions to save with `model` (which gets a `tft_layer` attribute to track).
 
   cast_inputs maps Transform's outputs to the model's input dtypes (the student
-  takes int32 ids); transformed_signature is the spec of `transformed_logits`.
+  takes int32 ids); transformed_signature is the spec of `transformed_logits`, which
+  also returns the model's vectors (models.teacher.vector_outputs) if with_vectors.
   """
   model.tft_layer = tft_output.transform_features_layer()
   raw_spec = raw_serving_feature_spec(tft_output)
@@ -100,9 +105,21 @@ def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
   def serve_instances(instances):
     return score(_raw_instances_to_features(instances, tft_output))
 
+  if with_vectors:
+    vectors = teacher.vector_outputs(model)
+    names = list(vectors)
+    outputs = keras.Model(model.inputs, [model.output] + [vectors[name] for name in names])
+  else:
+    names, outputs = [], model
+
   @tf.function(input_signature=[transformed_signature or model_inputs.input_signature(sizes)])
   def transformed_logits(transformed):
-    return {"logit": tf.reshape(model(transformed, training=False), [-1])}
+    results = outputs(transformed, training=False)
+    if not names:
+      return {"logit": tf.reshape(results, [-1])}
+    logit, *values = results
+    return {"logit": tf.reshape(logit, [-1]),
+            **{f"{name}_vector": value for name, value in zip(names, values)}}
 
   return {SERVING_SIGNATURE: serve_examples, INSTANCES_SIGNATURE: serve_instances,
           TRANSFORMED_SIGNATURE: transformed_logits}
@@ -111,9 +128,11 @@ def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
 def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, target_dir: str,
                          cast_inputs: Optional[Callable] = None,
                          transformed_signature: Optional[Dict[str, tf.TensorSpec]] = None,
-                         warmup_examples: Optional[List[bytes]] = None) -> None:
+                         warmup_examples: Optional[List[bytes]] = None,
+                         with_vectors: bool = False) -> None:
   """Saves `model` with the signatures above; optional TF Serving warmup requests."""
-  signatures = serving_signatures(model, tft_output, sizes, cast_inputs, transformed_signature)
+  signatures = serving_signatures(model, tft_output, sizes, cast_inputs, transformed_signature,
+                                  with_vectors)
 
   def save(path):
     model.save(path, save_format="tf", signatures=signatures)

@@ -10,13 +10,16 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models import export, student
+from models.dataclass_json import check
 from models.distillation_test import SIZES, _random_batches
 from models.hparams import StudentConfig
 
 
 def test_post_training_int8_of_a_float_student_is_full_integer():
   keras.utils.set_random_seed(0)
-  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)),
+  # Every branch on: dots beside and into the tower, wide inputs with their bias tables.
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
+                                              dots_into_tower=True, wide_inputs=True),
                                 SIZES, seed=0)
   batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
              for b, _ in _random_batches(20, 1, seed=1)]
@@ -36,15 +39,29 @@ def test_post_training_int8_of_a_float_student_is_full_integer():
   assert np.mean(np.abs(float_scores - int8_scores)) < 0.05
 
 
-def test_student_weighs_the_teachers_dot_products_into_its_logit():
-  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)), SIZES)
-  names = {layer.name for layer in model.layers}
-  assert {"user_dot_item", "history_dot_item", "dots_logit", "logit_with_dots"} <= names
-  plain = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
-                                              interaction_dots=False), SIZES)
-  assert not any("dot" in layer.name for layer in plain.layers)
-  # Two dot products: one 2 -> 1 Dense (and its bias) more than the plain student.
-  assert model.count_params() - plain.count_params() == 3
+def test_student_branches_add_exactly_their_weights():
+  def build(**overrides):
+    return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
+                                               **overrides), SIZES)
+  full = build(dots_into_tower=True, wide_inputs=True)
+  names = {layer.name for layer in full.layers}
+  assert {"user_dot_item", "history_dot_item", "user_dot_logit", "history_dot_logit",
+          "hidden_0_user_dot", "hidden_0_history_dot", "wide_logit", "user_bias", "item_bias",
+          "logit_sum"} <= names
+  plain = build(interaction_dots=False, dots_into_tower=False, wide_inputs=False)
+  assert not any("dot" in layer.name or "wide" in layer.name for layer in plain.layers)
+  beside = build(dots_into_tower=False, wide_inputs=False)
+  into = build(dots_into_tower=True, wide_inputs=False)
+  # Two dot products: two 1 -> 1 Denses with biases beside the tower; into the tower, two
+  # 1 x 16 kernels more; the wide inputs: a bias per user and per item and a 4 -> 1 Dense.
+  assert beside.count_params() - plain.count_params() == 4
+  assert into.count_params() - beside.count_params() == 2 * 16
+  assert full.count_params() - into.count_params() == SIZES.users + SIZES.items + 5
+
+
+def test_dots_into_tower_needs_the_dots():
+  with pytest.raises(ValueError, match="student.dots_into_tower needs"):
+    check(StudentConfig(interaction_dots=False, dots_into_tower=True), "student")
 
 
 def test_file_sizes_gzip(tmp_path):

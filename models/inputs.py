@@ -5,6 +5,7 @@ import glob
 import os
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from models import features
@@ -113,3 +114,20 @@ def make_dataset(files: List[str], transformed_feature_spec: Dict, batch_size: i
     return parsed, tf.reshape(label, [-1, 1])
 
   return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def in_memory(dataset: tf.data.Dataset):
+  """(features, labels or targets) of every batch of `dataset`, concatenated into numpy arrays."""
+  parts = list(dataset.as_numpy_iterator())
+  if not parts:
+    raise ValueError("the dataset to keep in memory is empty")
+  features = {key: np.concatenate([batch[key] for batch, _ in parts]) for key in parts[0][0]}
+  return features, np.concatenate([targets for _, targets in parts])
+
+
+def shuffled_batches(arrays, batch_size: int, seed: int, shuffle_buffer: int) -> tf.data.Dataset:
+  """Batches of in-memory (features, targets), reshuffled every epoch (seeded)."""
+  rows = len(arrays[1])
+  return (tf.data.Dataset.from_tensor_slices(arrays)
+          .shuffle(min(rows, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+          .batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -24,9 +24,12 @@ def attribute_sizes(sizes: model_inputs.InputSizes):
 
 
 def embed_features(inputs, sizes, embedding_dim: int, attribute_dim: int, l2: float,
-                   user_id_dropout: float, item_id_dropout: float, seed: int):
-  """(x0, vectors): concatenated embeddings and numeric features, the x0 of a ranking
-  model, and the user, item and pooled-history vectors (same width) by name."""
+                   user_id_dropout: float, item_id_dropout: float, seed: int,
+                   concatenate: bool = True):
+  """(x0, vectors, ids): concatenated embeddings and numeric features, the x0 of a ranking
+  model (or, with concatenate=False, those parts by name); the user, item and
+  pooled-history vectors (same width) by name; and the user and item ids after IdDropout
+  (for other per-id weights, dropped alike)."""
   regularizer = keras.regularizers.l2(l2) if l2 else None
   user = IdDropout(user_id_dropout, sizes.user_oov_id, seed=seed,
                    name="user_id_dropout")(inputs[features.USER_INDEX])
@@ -45,13 +48,52 @@ def embed_features(inputs, sizes, embedding_dim: int, attribute_dim: int, l2: fl
       "history": MaskedMeanPooling(sizes.history_length, name="history_pooling")(
           [item_table(history), history]),
   }
-  parts = list(vectors.values()) + [
-      MaskedMeanPooling(sizes.max_genres, name="genre_pooling")([genre_table(genres), genres])]
+  parts = dict(vectors)
+  parts["genres"] = MaskedMeanPooling(sizes.max_genres, name="genre_pooling")(
+      [genre_table(genres), genres])
   for key, size in attribute_sizes(sizes).items():
-    parts.append(keras.layers.Embedding(size, attribute_dim, name=f"{key}_embedding")(inputs[key]))
+    parts[key] = keras.layers.Embedding(size, attribute_dim, name=f"{key}_embedding")(inputs[key])
   for key in model_inputs.FLOAT_SCALAR_INPUTS:
-    parts.append(keras.layers.Reshape((1,), name=f"{key}_column")(inputs[key]))
-  return keras.layers.Concatenate(name="x0")(parts), vectors
+    parts[key] = keras.layers.Reshape((1,), name=f"{key}_column")(inputs[key])
+  ids = {"user": user, "item": item}
+  if not concatenate:
+    return parts, vectors, ids
+  return keras.layers.Concatenate(name="x0")(list(parts.values())), vectors, ids
+
+
+# The layers whose outputs are the user, item and pooled-history vectors, and which call of
+# each (the item table embeds the item first, then the history): what feature-level
+# distillation pulls the student's vectors towards (`vector_outputs`).
+VECTOR_LAYERS = {"user": ("user_embedding", 0), "item": ("item_embedding", 0),
+                 "history": ("history_pooling", 0)}
+
+
+def vector_outputs(model: keras.Model):
+  """{name: KerasTensor} of the user, item and history vectors `model` has (the matrix
+  factorization teacher has no history vector); build a keras.Model on them to read them."""
+  layers = {layer.name: layer for layer in model.layers}
+  return {name: layers[layer].get_output_at(node)
+          for name, (layer, node) in VECTOR_LAYERS.items() if layer in layers}
+
+
+def wide_inputs(inputs, ids, sizes: model_inputs.InputSizes, concatenate: bool = True):
+  """[batch, 4]: the user's earlier like-rate and log count, a user and an item bias
+  (by name with concatenate=False).
+
+  The cheap signals one-feature baselines rank by; they go to the output layer past the
+  dropout on x0, which would otherwise drown four columns among ~200. The biases read
+  the ids after IdDropout (`ids` from embed_features), so a row whose id the embeddings
+  see as OOV gets the OOV bias too, as an unseen id does at serving.
+  """
+  parts = {key: keras.layers.Reshape((1,), name=f"wide_{key}")(inputs[key])
+           for key in model_inputs.FLOAT_SCALAR_INPUTS}
+  parts["user_bias"] = keras.layers.Embedding(sizes.users, 1, embeddings_initializer="zeros",
+                                              name="user_bias")(ids["user"])
+  parts["item_bias"] = keras.layers.Embedding(sizes.items, 1, embeddings_initializer="zeros",
+                                              name="item_bias")(ids["item"])
+  if not concatenate:
+    return parts
+  return keras.layers.Concatenate(name="wide")(list(parts.values()))
 
 
 def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> keras.Model:
@@ -59,7 +101,7 @@ def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
   inputs = build_inputs(sizes)
   if config.architecture == "mf":
     return build_matrix_factorization(inputs, config, sizes, seed)
-  x0, vectors = embed_features(inputs, sizes, config.embedding_dim,
+  x0, vectors, ids = embed_features(inputs, sizes, config.embedding_dim,
                                config.attribute_embedding_dim, config.embedding_l2,
                                config.user_id_dropout, config.item_id_dropout, seed)
   # Explicit dot products (user . item, history . item) next to the crosses: the
@@ -78,7 +120,8 @@ def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
     deep = keras.layers.Dense(units, activation="relu", name=f"deep_{index}")(deep)
     deep = keras.layers.Dropout(config.dropout, seed=seed + index + 2,
                                 name=f"deep_{index}_dropout")(deep)
-  combined = keras.layers.Concatenate(name="cross_deep_dots")([cross, deep] + dots)
+  wide = [wide_inputs(inputs, ids, sizes)] if config.wide_inputs else []
+  combined = keras.layers.Concatenate(name="cross_deep_dots")([cross, deep] + dots + wide)
   logit = keras.layers.Dense(1, name="logit")(combined)
   return keras.Model(inputs, logit, name="teacher_dcn")
 

@@ -49,10 +49,13 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   # Seeded before anything random is built: the shuffle's order depends on the global
   # seed too, so datasets built first would depend on what ran before in this process.
   keras.utils.set_random_seed(training_config.seed)
-  train = inputs.make_dataset(inputs.split_files(examples_uri, "train"), spec,
-                              training_config.batch_size, shuffle=True,
-                              seed=training_config.seed,
-                              shuffle_buffer=training_config.shuffle_buffer)
+  # Parsed once and kept in memory (~0.3 KB a row): every epoch reshuffles the arrays
+  # instead of reading and parsing the gzipped split again.
+  train = inputs.shuffled_batches(
+      inputs.in_memory(inputs.make_dataset(inputs.split_files(examples_uri, "train"), spec,
+                                           4 * training_config.batch_size, shuffle=False,
+                                           seed=training_config.seed)),
+      training_config.batch_size, training_config.seed, training_config.shuffle_buffer)
   evaluation = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
                                    4 * training_config.batch_size, shuffle=False,
                                    seed=training_config.seed)
@@ -67,7 +70,8 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
                                    sizes.user_oov_id)
   logging.info("TeacherTrainer: eval %s", eval_metrics)
 
-  export.export_serving_model(model, tft_output, sizes, serving_dir)
+  # With its vectors in transformed_logits: the hints of feature-level distillation.
+  export.export_serving_model(model, tft_output, sizes, serving_dir, with_vectors=True)
   val_auc = history.history["val_auc"]
   return TeacherSummary(
       architecture=hparams.architecture,

@@ -46,6 +46,9 @@ def test_executor_records_the_report_and_properties(distilled, trained_teacher):
   assert report.teacher.eval == teacher.eval
   assert report.parameter_ratio == report.student.parameters / teacher.parameters
   assert report.config["distillation"]["pruning_ramp_epochs"] == 2
+  # Feature-level distillation ran: the relative hint error is recorded, below 1 (what a
+  # projection outputting zeros scores).
+  assert 0 < report.student.stages["distill"]["final_hint_loss"] < 1
 
 
 def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):

@@ -55,3 +55,29 @@ def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transforme
   expected = tf.sigmoid(tf.reshape(logits, [-1])).numpy()
   np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
   assert scores.shape == (64,) and np.all((scores > 0) & (scores < 1))
+
+
+def test_transformed_signature_returns_the_teachers_vectors(transformed_data, trained_teacher):
+  """The hints of feature-level distillation: user and item vectors are rows of the
+  exported embedding tables (no dropout at inference), the history their masked mean."""
+  model, _ = trained_teacher
+  loaded = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
+  signature = loaded.signatures[export.TRANSFORMED_SIGNATURE]
+  tft_output = tft.TFTransformOutput(transformed_data.transform_graph.uri)
+  spec = tft_output.transformed_feature_spec()
+  batch, _ = next(iter(inputs.make_dataset(
+      inputs.split_files(transformed_data.transformed_examples.uri, "eval"), spec, 32, False, 0)))
+  outputs = signature(**batch)
+  assert set(outputs) == {"logit", "user_vector", "item_vector", "history_vector"}
+  tables = {v.name.split("/")[0]: v.numpy() for v in loaded.variables
+            if v.name.endswith("embeddings:0")}
+  users, items = tables["user_embedding"], tables["item_embedding"]
+  assert users.shape[1] == 64  # TeacherConfig.embedding_dim
+  np.testing.assert_allclose(outputs["user_vector"], users[batch["user_id_xf"].numpy()],
+                             rtol=1e-6)
+  np.testing.assert_allclose(outputs["item_vector"], items[batch["item_id_xf"].numpy()],
+                             rtol=1e-6)
+  history = batch["history_item_ids_xf"].numpy()
+  real = history > 0
+  expected = (items[history] * real[..., None]).sum(1) / np.maximum(real.sum(1), 1)[:, None]
+  np.testing.assert_allclose(outputs["history_vector"], expected, rtol=1e-4, atol=1e-7)
