@@ -230,10 +230,14 @@ class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
     return []
 
   def set_quantize_weights(self, layer, quantize_weights):
-    pass
+    # get_weights_and_quantizers returns none, so TF-MOT hands back none to set.
+    if quantize_weights:
+      raise ValueError(f"{layer.name}: an output-only quantize config has no weights to set")
 
   def set_quantize_activations(self, layer, quantize_activations):
-    pass
+    if quantize_activations:
+      raise ValueError(f"{layer.name}: an output-only quantize config has no activations "
+                       "to set")
 
   def get_output_quantizers(self, layer):
     return [tfmot.quantization.keras.quantizers.MovingAverageQuantizer(

@@ -72,13 +72,13 @@ def _random_batches(count, batch_size, seed):
     }, rng.integers(0, 2, (batch_size, 1)).astype(np.float32))
 
 
-def _dataset(teacher_fn, count=40, batch_size=64, seed=0):
+def _dataset(teacher_fn, count=40, batch_size=64, seed=0, vector_names=()):
   batches = list(_random_batches(count, batch_size, seed))
   signature = {k: tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype))
                for k, v in batches[0][0].items()}
   plain = tf.data.Dataset.from_generator(
       lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
-  return distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids)
+  return distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids, vector_names)
 
 
 def _student(seed=0):
@@ -209,13 +209,7 @@ def test_hint_distiller_pulls_student_vectors_towards_the_teachers():
     return {"logit": tf.zeros([rows]), "item_vector": vector,
             "user_vector": tf.zeros([rows, width])}
 
-  batches = list(_random_batches(20, 64, 0))
-  signature = {k: tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype))
-               for k, v in batches[0][0].items()}
-  plain = tf.data.Dataset.from_generator(
-      lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
-  data = distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids,
-                                          ["item", "user"]).cache()
+  data = _dataset(teacher_fn, count=20, vector_names=["item", "user"]).cache()
   targets = next(iter(data))[1]
   assert targets.shape[1] == 2 + 2 * width
   model = _student()
