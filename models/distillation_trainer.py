@@ -157,8 +157,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   signature = student.student_input_signature(sizes)
 
   def representative(count=distillation_config.representative_examples):
-    for batch, _ in inputs.make_dataset(train_files, spec, 1, False, seed, take=count):
-      yield student.cast_ids(batch)
+    return export.representative_rows(train_arrays[0], count, seed, sizes.table_rows())
 
   def measure(candidate):
     """Sizes of a pruning step's model as int8 TFLite (post-training calibration on fewer

@@ -87,3 +87,70 @@ def test_native_stderr_goes_to_the_log_and_fd_2_comes_back(caplog, capfd):
       raise ValueError("conversion failed")
   assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
       (logging.ERROR, "native step wrote:\nerror: op not supported")]
+
+
+def _features(count, seed):
+  features, _ = next(_random_batches(1, count, seed=seed))
+  return {k: v.astype(np.int32) if v.dtype == np.int64 else v for k, v in features.items()}
+
+
+def test_representative_rows_are_a_seeded_sample_then_every_table_row():
+  features = _features(50, seed=3)
+  features["user_prior_like_rate_xf"] = np.arange(50, dtype=np.float32)  # names each row
+
+  def sample(seed):
+    batches = list(export.representative_rows(features, 10, seed, {}, batch_size=4))
+    assert [len(b["user_id_xf"]) for b in batches] == [4, 4, 4]
+    return np.concatenate([b["user_prior_like_rate_xf"] for b in batches]).astype(int)
+
+  picked = sample(7)
+  # 10 distinct rows, the last repeated to fill the third batch of 4.
+  assert len(set(picked[:10])) == 10 and list(picked[10:]) == [picked[9]] * 2
+  batch = next(export.representative_rows(features, 10, 7, {}, batch_size=4))
+  for name, values in features.items():
+    np.testing.assert_array_equal(batch[name], values[picked[:4]])
+  assert list(sample(7)) == list(picked) and list(sample(8)) != list(picked)
+
+  # Then each table row: ids 0.. of a scalar input, 1.. of a list (0 pads), in batches of
+  # batch_size, every other input as in the data's first row.
+  coverage = list(export.representative_rows(features, 0, 7, SIZES.table_rows(), batch_size=16))
+  position = 0
+  for name, table_rows in SIZES.table_rows().items():
+    wanted = list(range(1 if features[name].ndim == 2 else 0, table_rows))
+    ids = []
+    while len(ids) < len(wanted):
+      batch = coverage[position]
+      assert len(batch[name]) == 16
+      for other, values in features.items():
+        if other != name:
+          np.testing.assert_array_equal(batch[other], np.repeat(values[:1], 16, 0))
+      assert not batch[name].reshape(16, -1)[:, 1:].any()
+      ids += batch[name].reshape(16, -1)[:, 0].tolist()
+      position += 1
+    assert sorted(set(ids)) == wanted and ids[:len(wanted)] == wanted, name
+  assert position == len(coverage)
+
+
+def test_calibration_reaches_table_rows_the_sample_never_looked_up():
+  keras.utils.set_random_seed(0)
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)), SIZES)
+  # One age bucket with values far outside the others', which no sampled row has.
+  table = model.get_layer("user_age_xf_embedding")
+  weights = table.get_weights()[0]
+  weights[5] = 4 * np.abs(weights).max() * np.sign(weights[5] + 1e-9)
+  table.set_weights([weights])
+  features = _features(400, seed=4)
+  features["user_age_xf"] = np.where(features["user_age_xf"] == 5, 4, features["user_age_xf"])
+  rare = _features(64, seed=5)
+  rare["user_age_xf"][:] = 5
+  float_scores = tf.sigmoid(tf.reshape(model(rare), [-1])).numpy()
+  signature = student.student_input_signature(SIZES)
+
+  def error(representative):
+    tflite_model = export.convert_to_tflite(model, signature, representative)
+    return np.mean(np.abs(export.tflite_predict(tflite_model, rare) - float_scores))
+
+  covered = error(lambda: export.representative_rows(features, 400, 0, SIZES.table_rows()))
+  sample_only = error(lambda: export.representative_rows(features, 400, 0, {}))
+  assert covered < 0.01
+  assert sample_only > 3 * covered  # the clipped row: why the coverage rows are there

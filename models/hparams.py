@@ -185,7 +185,8 @@ class DistillationConfig(Section):
   qat_learning_rate: float = 2.5e-4
   # Train batches whose float outputs set each quantized layer's starting int8 range.
   qat_calibration_batches: int = 20
-  # Train-split examples the TFLite converter calibrates int8 ranges on.
+  # Train-split examples (drawn at random, seeded) the TFLite converter calibrates int8
+  # ranges on; rows that look up every embedding-table row are added to them.
   representative_examples: int = 2000
   # Eval rows on which the int8 model is compared with the float student.
   fidelity_rows: int = 100_000
