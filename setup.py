@@ -26,6 +26,7 @@ setup(
         "pyyaml>=5.4",
         "pyarrow>=10",
         "pandas>=1.5",
+        "matplotlib>=3.8,<4",  # report.md's charts (Agg, no display)
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": ["distillrec=pipeline.cli:main"]},

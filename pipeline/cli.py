@@ -3,6 +3,11 @@
   distillrec run [--data DIR] [--output RUN_DIR] [--config YAML] [--runner beam|local]
                  [--set section.key=value ...]
   distillrec verify RUN_DIR
+  distillrec report RUN_DIR [--output DIR]
+  distillrec recommend --run RUN_DIR --user USER_ID [-k 10] [--include-seen]
+                       [--model int8|serving]
+  distillrec compile-kubeflow --image IMAGE --pipeline-root URI [--data URI]
+                              [--config YAML] [--set section.key=value ...] [--output FILE]
 
 Defaults come from the config sections that pipeline/configs.py composes; a YAML
 file overrides them and flags override the YAML. A bad flag, path or value prints
@@ -11,6 +16,7 @@ a `not blessed: ...` line per failed threshold when a model was not, 1 on errors
 """
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -61,7 +67,89 @@ def _parser() -> argparse.ArgumentParser:
                   "Exits 1 naming each broken file.")
   check.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (--output of run)")
   check.add_argument("--verbose", action="store_true", help="show TensorFlow logs")
+  _add_report_parser(sub)
+  _add_recommend_parser(sub)
+  _add_compile_kubeflow_parser(sub)
   return parser
+
+
+def _add_report_parser(sub) -> None:
+  rep = sub.add_parser(
+      "report", help="write a run's report.md with charts (and report.json) again",
+      description="Reads a finished run's ML Metadata and artifacts (it changes neither) "
+                  "and writes report.json and report.md with its PNG charts in report/ "
+                  "beside it, as the end of run does, and prints the same summary. "
+                  "Charts: interactions over time by split, cold-start shares, wall time "
+                  "per component, test AUC and GAUC by user group, AUC vs bytes with the "
+                  "pruning curve, teacher vs int8 student scores on the test split (scored "
+                  "now through the exported models, at most 10,000 rows). A chart that "
+                  "cannot be drawn is named in report.md and on stderr and the command "
+                  "still exits 0. Exits 2 with one line when RUN_DIR is not a run folder, "
+                  "1 when the report cannot be written.")
+  rep.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (--output of run)")
+  rep.add_argument("--output", metavar="DIR",
+                   help="write report.json, report.md and report/ into DIR instead of RUN_DIR "
+                        "(e.g. to keep a run folder untouched)")
+  rep.add_argument("--verbose", action="store_true", help="show TensorFlow logs")
+
+
+def _add_compile_kubeflow_parser(sub) -> None:
+  kfp = sub.add_parser(
+      "compile-kubeflow", help="compile the pipeline into a Kubeflow Pipelines (KFP v2) spec",
+      description="Compiles the same pipeline with TFX's KubeflowV2DagRunner into a KFP v2 "
+                  "pipeline spec (JSON, or YAML for .yaml/.yml) to upload to Kubeflow "
+                  "Pipelines or Vertex AI Pipelines. Every component runs in IMAGE (built "
+                  "from the Dockerfile). Every path is on the cluster, below --pipeline-root "
+                  "as below --output of run: TFX's pipeline root is pipeline_root/, pushes "
+                  "go to serving/<model>/ and mobile/, and the curated schema is written now "
+                  "to schema/ (this machine needs write access there). ML Metadata is "
+                  "Kubeflow's. beam.extra_args (--config or --set) pass through to every "
+                  "Beam component, e.g. --runner=DataflowRunner. Exits 2 with one line on a "
+                  "bad flag or a path of this machine, 1 when compiling or writing fails.")
+  kfp.add_argument("--image", required=True,
+                   help="container image every component runs in, pushed where the cluster "
+                        "pulls from, e.g. us-docker.pkg.dev/PROJECT/REPO/distillrec:0.1.0")
+  kfp.add_argument("--pipeline-root", required=True, metavar="URI",
+                   help="the run's folder on the cluster's storage, e.g. gs://BUCKET/distillrec "
+                        "(as --output of run: pipeline_root/, schema/, serving/, mobile/ below it)")
+  kfp.add_argument("--data", metavar="URI",
+                   help="the data folder as the cluster reads it, e.g. gs://BUCKET/data/ml-1m; "
+                        "required (or data.data_dir in --config): the synthetic data set is "
+                        "generated on the machine that runs the pipeline, so upload it first")
+  kfp.add_argument("--config", metavar="YAML", help="YAML file with config overrides")
+  kfp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config value, e.g. "
+                        "--set 'beam.extra_args=[--runner=DataflowRunner, --project=P]'")
+  kfp.add_argument("--output", default="pipeline.json", metavar="FILE",
+                   help="where to write the spec: .json or .yaml/.yml (default pipeline.json)")
+  kfp.add_argument("--verbose", action="store_true", help="show TFX logs")
+
+
+def _add_recommend_parser(sub) -> None:
+  from pipeline.recommend import INT8, MODELS  # pylint: disable=g-import-not-at-top
+  rec = sub.add_parser(
+      "recommend", help="rank every item for one user with a pushed model",
+      description="Ranks every item of the run's data for one user with the run's newest "
+                  "pushed model and prints the best k: rank, item id, genres and year where "
+                  "the item table has them, score (P(like)). The user's context is their "
+                  "latest: history, count and like-rate over all of their interactions in the "
+                  "run's data. An unknown user (no interaction in the run's data) is said to "
+                  "be one and ranked by the model from attributes (the user table's, if any) "
+                  "and an empty history, with an out-of-vocabulary user id. Exits 2 with one "
+                  "line on a missing run folder, nothing pushed or a bad -k.")
+  rec.add_argument("--run", required=True, metavar="RUN_DIR",
+                   help="the run folder (--output of run)")
+  rec.add_argument("--user", required=True, metavar="USER_ID",
+                   help="the user id as in the data, e.g. u000042")
+  rec.add_argument("-k", type=int, default=10, help="how many items to list (default 10)")
+  rec.add_argument("--include-seen", action="store_true",
+                   help="keep items the user already interacted with (left out by default)")
+  rec.add_argument("--model", choices=MODELS, default=INT8,
+                   help="int8 (default): the newest pushed mobile bundle through its "
+                        "vocabularies and manifest into the TFLite interpreter, as an app "
+                        "runs it; serving: the newest pushed SavedModel's serving_default on "
+                        "serialized tf.Examples, as TF Serving runs it")
+  rec.add_argument("--verbose", action="store_true", help="show TensorFlow logs")
 
 
 def _overrides(args) -> List[str]:
@@ -133,10 +221,56 @@ def run(args) -> int:
   summary = report.build_report(config)
   for line in report.write_report(config, summary):
     print(line)
+  _write_markdown(config, summary)
   problems = report.outcome(summary)
   for line in problems:
     print(line, file=sys.stderr)
   return EXIT_NOT_BLESSED if problems else 0
+
+
+def _write_markdown(config, summary, output_dir: Optional[str] = None) -> bool:
+  """report.md and its charts; a failure is printed, never raised, so no exit code changes."""
+  try:
+    from pipeline import report_markdown  # pylint: disable=g-import-not-at-top
+    path, problems = report_markdown.write(config, summary, output_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"distillrec: could not write report.md: {failure_message(e)}", file=sys.stderr)
+    return False
+  print(f"Report with charts: {path}")
+  for problem in problems:
+    print(f"note: report.md: {problem}", file=sys.stderr)
+  return True
+
+
+def report(args) -> int:
+  """Writes a finished run's report.json and report.md again, from its ML Metadata."""
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  config_path = os.path.join(args.run_dir, "config.yaml")
+  for path in (config_path, os.path.join(args.run_dir, "metadata.sqlite")):
+    if not os.path.isfile(path):
+      print(f"distillrec: {path} does not exist (is {args.run_dir} a run folder?)",
+            file=sys.stderr)
+      return 2
+  try:
+    # The whole config: the gate section's thresholds label the checks.
+    config = configs.load_config(config_path)
+  except ValueError as e:
+    print(f"distillrec: {e}", file=sys.stderr)
+    return 2
+  # The run may have moved since: its store is the one in RUN_DIR.
+  config = dataclasses.replace(config, output_dir=os.path.abspath(args.run_dir))
+  if not args.verbose:
+    _quiet()
+  from pipeline import report as run_report  # pylint: disable=g-import-not-at-top
+  try:
+    summary = run_report.build_report(config)
+    lines = run_report.write_report(config, summary, args.output)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"distillrec: could not write the report: {failure_message(e)}", file=sys.stderr)
+    return 1
+  for line in lines:
+    print(line)
+  return 0 if _write_markdown(config, summary, args.output) else 1
 
 
 def verify(args) -> int:
@@ -167,9 +301,77 @@ def verify(args) -> int:
   return 1 if problems else 0
 
 
+def recommend(args) -> int:
+  """Prints what a pushed model recommends to one user; one line and exit 2 on bad input."""
+  if not args.verbose:
+    _quiet()
+  from pipeline import recommend as ranking  # pylint: disable=g-import-not-at-top
+  try:
+    result = ranking.recommend(args.run, args.user, args.k, args.include_seen, args.model)
+  except ranking.RecommendError as e:
+    print(f"distillrec: {e}", file=sys.stderr)
+    return 2
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"distillrec: recommend failed: {failure_message(e)} (rerun with --verbose for "
+          f"the logs)", file=sys.stderr)
+    return 1
+  for line in ranking.table_lines(result, args.include_seen):
+    print(line)
+  return 0
+
+
+def compile_kubeflow(args) -> int:
+  """Writes the curated schema under the pipeline root, then the KFP v2 spec."""
+  from pipeline import configs, kubeflow  # pylint: disable=g-import-not-at-top
+  try:
+    kubeflow.check_image(args.image)
+    kubeflow.check_output(args.output)
+    overrides = [f"data.data_dir={_quote(args.data)}"] if args.data is not None else []
+    config = configs.load_config(args.config, overrides + list(args.set))
+    config = kubeflow.cluster_config(config, args.pipeline_root)
+  except ValueError as e:
+    print(f"distillrec: {e}", file=sys.stderr)
+    return 2
+  if not args.verbose:
+    _quiet()
+  try:
+    spec = kubeflow.compile_spec(config, args.image)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"distillrec: could not compile the pipeline: {failure_message(e)}", file=sys.stderr)
+    return 1
+  schema_uri = kubeflow.schema_location(config)[0]
+  # The schema first: a spec whose schema is missing would fail only on the cluster.
+  try:
+    kubeflow.write_schema(config)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"distillrec: could not write the schema to {schema_uri}: {type(e).__name__}: "
+          f"{' '.join(str(e).split())} (this machine needs write access under "
+          f"--pipeline-root)", file=sys.stderr)
+    return 1
+  try:
+    kubeflow.write_spec(spec, args.output)
+  except OSError as e:
+    print(f"distillrec: could not write {args.output}: {e}", file=sys.stderr)
+    return 1
+  tasks = spec["root"]["dag"]["tasks"]
+  beam_args = kubeflow.beam_pipeline_args(config.beam)
+  print(f"Compiled {config.pipeline_name} for Kubeflow Pipelines -> {args.output}")
+  for label, value in (("image", args.image), ("pipeline root", config.pipeline_root),
+                       ("data", config.data.data_dir), ("schema", schema_uri),
+                       ("serving push", config.serving_model_dir),
+                       ("mobile push", config.mobile_push_dir),
+                       ("beam args", " ".join(beam_args)),
+                       (f"{len(tasks)} components", ", ".join(sorted(tasks)))):
+    print(f"  {label + ':':16s}{value}")
+  for note in kubeflow.beam_notes(beam_args):
+    print(f"note: {note}", file=sys.stderr)
+  return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = _parser().parse_args(argv)
-  return {"run": run, "verify": verify}[args.command](args)
+  return {"run": run, "verify": verify, "report": report, "recommend": recommend,
+          "compile-kubeflow": compile_kubeflow}[args.command](args)
 
 
 if __name__ == "__main__":

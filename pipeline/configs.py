@@ -28,18 +28,31 @@ DIRECT_RUNNING_MODES = ("auto", "in_memory", "multi_processing", "multi_threadin
 @dataclasses.dataclass
 class BeamConfig(Section):
   """How Beam runs inside components (the DirectRunner unless args say otherwise)."""
-  # auto: in_memory below multi_processing_min_rows, else multi_processing.
+  # auto: in_memory below multi_processing_min_rows, else multi_processing. Kubeflow: the
+  # compiling machine cannot count the cluster's rows, so auto means in_memory there.
   direct_running_mode: str = "auto"
   multi_processing_min_rows: int = 500_000
-  # 0 = one worker per core.
+  # 0 = one worker per core (in a Kubeflow pod: every core of the node, not the pod's limit).
   direct_num_workers: int = 0
-  # Passed through unchanged, e.g. ["--runner=DataflowRunner", "--project=..."].
+  # Beam flags passed through unchanged by every runner, Kubeflow included, e.g.
+  # ["--runner=DataflowRunner", "--project=P", "--region=R", "--temp_location=gs://B/tmp",
+  #  "--sdk_container_image=IMAGE"]. With a --runner other than the DirectRunner the
+  # direct_* knobs above do not apply.
   extra_args: List[str] = dataclasses.field(default_factory=list)
 
   def validate(self, where: str) -> None:
     if self.direct_running_mode not in DIRECT_RUNNING_MODES:
       raise ValueError(f"{where}.direct_running_mode must be one of "
                        f"{', '.join(DIRECT_RUNNING_MODES)}, got {self.direct_running_mode!r}")
+    # Beam discards what is not a flag (a log line, hidden by default), so a missing "--"
+    # would quietly run on the DirectRunner. A bare value may follow a flag without "=".
+    previous = ""
+    for arg in self.extra_args:
+      follows_flag = previous.startswith("--") and "=" not in previous
+      if not isinstance(arg, str) or not (arg.startswith("--") or follows_flag):
+        raise ValueError(f"{where}.extra_args must be Beam flags such as "
+                         f"'--runner=DataflowRunner', got {arg!r}")
+      previous = arg
 
 
 @dataclasses.dataclass

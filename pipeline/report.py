@@ -1,13 +1,13 @@
 """What a run produced: artifact locations and data figures, read back from ML Metadata.
 
-Writes `<run>/report.json` (machine-readable) and returns the lines the CLI prints.
+Writes `<run>/report.json` (machine-readable) and returns the lines the CLI prints;
+pipeline.report_markdown draws the same figures into `<run>/report.md`.
 """
 
 import json
 import os
 from typing import Dict, List, Optional
 
-from interactions.beam_transforms import SUMMARY_FILE as INGESTION_SUMMARY_FILE
 from models import fileio, gate, int8_evaluation
 from models.dataclass_json import to_plain
 from models.distillation_trainer import CompressionReport
@@ -35,6 +35,9 @@ PUSHERS = (("ServingPusher", "serving", "student"), ("MobilePusher", "mobile", "
 
 
 def build_report(config: configs.PipelineConfig) -> Dict:
+  # Beam and TensorFlow load here, when a report is built, not when one is only rendered.
+  # pylint: disable-next=g-import-not-at-top
+  from interactions.beam_transforms import SUMMARY_FILE as INGESTION_SUMMARY_FILE
   outputs = mlmd.latest_outputs(config.metadata_path)
   report = {"run_dir": config.output_dir, "artifacts": {}, "data": None, "models": None}
   for node, key, label in _OUTPUTS:
@@ -184,10 +187,14 @@ def _number(value, pattern):
   return "-" if value is None or value != value else pattern.format(value)
 
 
-def write_report(config: configs.PipelineConfig, report: Optional[Dict] = None) -> List[str]:
-  """Writes report.json (built now unless given) and returns a printable summary."""
+def write_report(config: configs.PipelineConfig, report: Optional[Dict] = None,
+                 output_dir: Optional[str] = None) -> List[str]:
+  """Writes report.json (built now unless given) and returns a printable summary.
+
+  output_dir: where report.json goes (default the run folder).
+  """
   report = report if report is not None else build_report(config)
-  path = os.path.join(config.output_dir, REPORT_FILE)
+  path = os.path.join(output_dir or config.output_dir, REPORT_FILE)
   fileio.write_json(path, report)
   lines = []
   data = report.get("data")

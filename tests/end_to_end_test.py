@@ -9,6 +9,7 @@ import csv
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -18,8 +19,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from interactions import synthetic
-from models import features, push
-from pipeline import mlmd
+from models import export, features, push
+from pipeline import mlmd, recommend
 from tests import movielens_fixtures, saved_model_check
 
 pytestmark = pytest.mark.slow
@@ -207,6 +208,209 @@ def test_pushed_saved_model_scores_in_a_tensorflow_only_process(default_run, tmp
                                    "Split-test"))[:50]
   scores = saved_model_check.score_in_tensorflow_only_process(pushed, records, str(tmp_path))
   assert scores.shape == (50,) and np.all((scores > 0) & (scores < 1))
+
+
+# --- distillrec recommend on the finished run ------------------------------------------
+
+
+def _run_tables(run_dir):
+  """The run's synthetic data read with csv alone: ([(line, row)], users, items)."""
+  folder = os.path.join(run_dir, "data", "synthetic")
+  with open(os.path.join(folder, "interactions.csv"), newline="") as f:
+    interactions = list(enumerate(csv.DictReader(f), start=2))
+  tables = []
+  for name, key in (("users.csv", "user_id"), ("items.csv", "item_id")):
+    with open(os.path.join(folder, name), newline="") as f:
+      tables.append({row[key]: row for row in csv.DictReader(f)})
+  return interactions, tables[0], tables[1]
+
+
+def _busiest_user(run_dir):
+  interactions, _, _ = _run_tables(run_dir)
+  counts = {}
+  for _, row in interactions:
+    counts[row["user_id"]] = counts.get(row["user_id"], 0) + 1
+  return max(sorted(counts), key=counts.get)
+
+
+def _independent_rows(run_dir, user, history_length=20):
+  """(every item, a raw row per item, the items the user saw), from the CSV files alone:
+  the history is the user's last items by (timestamp, line), most recent first."""
+  interactions, users, items = _run_tables(run_dir)
+  mine = sorted((int(row["timestamp"]), line, row) for line, row in interactions
+                if row["user_id"] == user)
+  recent = [row["item_id"] for _, _, row in reversed(mine)][:history_length]
+  likes = sum(int(row["rating"]) >= 4 for _, _, row in mine)
+  profile = users[user]
+  catalogue = sorted({row["item_id"] for _, row in interactions})
+  rows = [{features.USER_ID: user, features.ITEM_ID: item,
+           features.HISTORY_ITEM_IDS: recent + [""] * (history_length - len(recent)),
+           features.USER_PRIOR_COUNT: len(mine),
+           features.USER_PRIOR_LIKE_RATE: float(np.float32(likes / len(mine))),
+           features.USER_AGE: int(profile["age"]), features.USER_GENDER: profile["gender"],
+           features.USER_OCCUPATION: profile["occupation"],
+           features.ITEM_GENRES: items[item]["genres"].split("|"),
+           features.ITEM_YEAR: int(items[item]["year"])} for item in catalogue]
+  return catalogue, rows, {row["item_id"] for _, _, row in mine}
+
+
+def test_recommend_lists_k_distinct_items_the_user_has_not_seen(default_run):
+  run_dir, _ = default_run
+  user = _busiest_user(run_dir)
+  catalogue, _, seen = _independent_rows(run_dir, user)
+  result = recommend.recommend(run_dir, user, k=10)
+  items = [row.item for row in result.rows]
+  assert len(items) == len(set(items)) == 10
+  assert not set(items) & seen and not any(row.seen for row in result.rows)
+  assert [row.rank for row in result.rows] == list(range(1, 11))
+  assert [row.score for row in result.rows] == sorted((row.score for row in result.rows),
+                                                      reverse=True)
+  assert result.known_user and result.seen_left_out == len(seen) > 0
+  assert result.candidates == len(catalogue)
+  everything = recommend.recommend(run_dir, user, k=len(catalogue), include_seen=True)
+  assert [row.item for row in everything.rows if row.seen] and everything.seen_left_out == 0
+  assert sorted(row.item for row in everything.rows) == catalogue
+  assert {row.item for row in everything.rows if row.seen} == seen
+
+
+def test_recommend_ranks_an_unknown_user_from_attributes_and_says_so(default_run):
+  run_dir, _ = default_run
+  result = recommend.recommend(run_dir, "no-such-user", k=5)
+  assert not result.known_user and len({row.item for row in result.rows}) == 5
+  assert result.notes[0].startswith(
+      "Unknown user no-such-user: no interaction in the run's data. Ranked by the model from "
+      "attributes and history alone: an out-of-vocabulary user id, an empty history, no "
+      "attributes")
+  assert result.context.history == ("",) * 20 and result.context.prior_count == 0
+
+
+def test_recommend_int8_scores_equal_the_bundles_predict_on_the_same_rows(default_run):
+  run_dir, _ = default_run
+  user = _busiest_user(run_dir)
+  mobile = os.path.join(run_dir, "mobile")
+  with open(os.path.join(mobile, "latest")) as f:
+    bundle_dir = os.path.join(mobile, f.read().strip())
+  catalogue, rows, _ = _independent_rows(run_dir, user)
+  scores = dict(zip(catalogue, export.MobileBundle(bundle_dir).predict(rows)))
+  result = recommend.recommend(run_dir, user, k=len(catalogue), include_seen=True)
+  assert result.model_dir == bundle_dir
+  np.testing.assert_array_equal([row.score for row in result.rows],
+                                [scores[row.item] for row in result.rows])
+  assert [row.item for row in result.rows] == sorted(catalogue, key=lambda i: (-scores[i], i))
+
+
+def test_recommend_serving_scores_equal_predict_instances_on_the_same_rows(default_run):
+  run_dir, _ = default_run
+  user = _busiest_user(run_dir)
+  base = os.path.join(run_dir, "serving", "distillrec")
+  version_dir = os.path.join(base, max(os.listdir(base), key=int))
+  catalogue, rows, _ = _independent_rows(run_dir, user)
+  # Another signature of the same model: named dense tensors, no tf.Example on this path.
+  signature = tf.saved_model.load(version_dir).signatures["predict_instances"]
+  specs = signature.structured_input_signature[1]
+  width = specs[features.ITEM_GENRES].shape[1]
+  instances = {}
+  for name, spec in specs.items():
+    values = [row[name] for row in rows]
+    if name == features.ITEM_GENRES:
+      values = [genres + [""] * (width - len(genres)) for genres in values]
+    instances[name] = tf.constant(values, dtype=spec.dtype)
+  scores = dict(zip(catalogue, signature(**instances)["score"].numpy()))
+  result = recommend.recommend(run_dir, user, k=len(catalogue), include_seen=True,
+                               model=recommend.SERVING)
+  assert result.model_dir == version_dir
+  np.testing.assert_allclose([row.score for row in result.rows],
+                             [scores[row.item] for row in result.rows], atol=1e-6)
+
+
+def test_recommend_cli_prints_the_table(default_run):
+  run_dir, _ = default_run
+  user = _busiest_user(run_dir)
+  _, _, seen = _independent_rows(run_dir, user)
+  shown = run_cli("--run", run_dir, "--user", user, "-k", "5", command="recommend")
+  assert shown.returncode == 0, shown.stderr
+  lines = shown.stdout.strip().splitlines()
+  header = [i for i, line in enumerate(lines)
+            if line.split() == ["rank", "item", "genres", "year", "score"]]
+  assert len(header) == 1, shown.stdout
+  table = [line.split() for line in lines[header[0] + 1:]]
+  assert [fields[0] for fields in table] == ["1", "2", "3", "4", "5"]
+  expected = recommend.recommend(run_dir, user, k=5).rows
+  assert [fields[1] for fields in table] == [row.item for row in expected]
+  assert [fields[-1] for fields in table] == [f"{row.score:.4f}" for row in expected]
+  assert not {fields[1] for fields in table} & seen
+  assert f"Known user {user}: " in shown.stdout and "int8 bundle (TFLite)" in lines[0]
+  unknown = run_cli("--run", run_dir, "--user", "no-such-user", command="recommend")
+  assert unknown.returncode == 0 and "Unknown user no-such-user: " in unknown.stdout
+  serving = run_cli("--run", run_dir, "--user", user, "--model", "serving", command="recommend")
+  assert serving.returncode == 0 and "SavedModel (serving_default)" in serving.stdout
+  for args, message in (
+      (("--run", run_dir, "--user", user, "-k", "0"),
+       "distillrec: -k must be a whole number of items, at least 1, got 0"),
+      (("--run", run_dir + "-missing", "--user", user),
+       f"distillrec: run folder {run_dir}-missing does not exist")):
+    bad = run_cli(*args, command="recommend")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [message]
+
+
+# --- report.md with charts -----------------------------------------------------------
+
+
+def _report_md(run_dir):
+  """(report.md's text, the PNGs it links, relative to the run folder)."""
+  with open(os.path.join(run_dir, "report.md")) as f:
+    text = f.read()
+  return text, re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+
+
+def _png_bytes(path):
+  """The file's bytes, after checking it is a PNG that PIL reads, of a chart's size."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with open(path, "rb") as f:
+    data = f.read()
+  assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+  with Image.open(path) as image:
+    image.verify()
+  with Image.open(path) as image:
+    assert image.format == "PNG" and image.size[0] >= 400 and image.size[1] >= 200, path
+  return data
+
+
+def test_report_md_links_valid_charts_and_the_report_command_writes_it_again(default_run):
+  run_dir, result = default_run
+  assert f"Report with charts: {run_dir}/report.md" in result.stdout
+  assert "note: report.md" not in result.stderr, result.stderr[-3000:]
+  text, links = _report_md(run_dir)
+  assert sorted(links) == sorted(f"report/{name}" for name in (
+      "data_timeline.png", "cold_start.png", "component_times.png", "test_by_user.png",
+      "auc_vs_bytes.png", "scores.png")), text
+  assert "Chart not drawn" not in text and "## Not in this report" not in text
+  charts = {link: _png_bytes(os.path.join(run_dir, link)) for link in links}
+  assert sorted(os.listdir(os.path.join(run_dir, "report"))) == sorted(
+      os.path.basename(link) for link in links)
+  # The score chart's rows went through the gate's code: on the whole test split the int8
+  # student's AUC is the Int8Evaluator's.
+  with open(os.path.join(run_dir, "report.json")) as f:
+    test = json.load(f)["test"]
+  rows = test["slices"]["overall"]["int8"]["rows"]
+  assert f"P(like) of all {rows:,} test rows" in text
+  scores_section = text.split("## Teacher vs int8 student scores (test split)")[1]
+  int8_row = [line.split("|") for line in scores_section.split("\n## ")[0].splitlines()
+              if line.startswith("| int8 | ")]
+  assert len(int8_row) == 1, scores_section
+  assert int8_row[0][2].strip() == f"{test['slices']['overall']['int8']['auc']:.4f}"
+
+  again = run_cli(run_dir, command="report")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert f"Report with charts: {run_dir}/report.md" in again.stdout
+  assert f"Report: {run_dir}/report.json" in again.stdout
+  regenerated, links_again = _report_md(run_dir)
+  assert regenerated == text
+  for link in links_again:
+    data = _png_bytes(os.path.join(run_dir, link))
+    # Scores come from TensorFlow in another process; every other chart is the same bytes.
+    if link != "report/scores.png":
+      assert data == charts[link], link
 
 
 def test_rerun_uses_the_cache(default_run):
