@@ -242,15 +242,21 @@ def _write_markdown(config, summary, output_dir: Optional[str] = None) -> bool:
   return True
 
 
+def _run_file(run_dir: str, name: str, *also: str) -> str:
+  """RUN_DIR/name if it and RUN_DIR/also... exist; else prints the missing one and returns ""."""
+  for path in [os.path.join(run_dir, n) for n in (name, *also)]:
+    if not os.path.isfile(path):
+      print(f"distillrec: {path} does not exist (is {run_dir} a run folder?)", file=sys.stderr)
+      return ""
+  return os.path.join(run_dir, name)
+
+
 def report(args) -> int:
   """Writes a finished run's report.json and report.md again, from its ML Metadata."""
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-  config_path = os.path.join(args.run_dir, "config.yaml")
-  for path in (config_path, os.path.join(args.run_dir, "metadata.sqlite")):
-    if not os.path.isfile(path):
-      print(f"distillrec: {path} does not exist (is {args.run_dir} a run folder?)",
-            file=sys.stderr)
-      return 2
+  config_path = _run_file(args.run_dir, "config.yaml", "metadata.sqlite")
+  if not config_path:
+    return 2
   try:
     # The whole config: the gate section's thresholds label the checks.
     config = configs.load_config(config_path)
@@ -276,10 +282,8 @@ def report(args) -> int:
 def verify(args) -> int:
   """Re-checks every pushed version of a run: SavedModels load and score, bundles match."""
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-  config_path = os.path.join(args.run_dir, "config.yaml")
-  if not os.path.isfile(config_path):
-    print(f"distillrec: {config_path} does not exist (is {args.run_dir} a run folder?)",
-          file=sys.stderr)
+  config_path = _run_file(args.run_dir, "config.yaml")
+  if not config_path:
     return 2
   try:
     config = configs.run_locations(config_path)

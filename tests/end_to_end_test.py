@@ -21,7 +21,7 @@ import tensorflow_transform as tft
 from interactions import synthetic
 from models import export, features, push
 from pipeline import mlmd, recommend
-from tests import movielens_fixtures, saved_model_check
+from tests import movielens_fixtures, saved_model_check, serving_rest
 
 pytestmark = pytest.mark.slow
 
@@ -208,6 +208,92 @@ def test_pushed_saved_model_scores_in_a_tensorflow_only_process(default_run, tmp
                                    "Split-test"))[:50]
   scores = saved_model_check.score_in_tensorflow_only_process(pushed, records, str(tmp_path))
   assert scores.shape == (50,) and np.all((scores > 0) & (scores < 1))
+
+
+# --- the README's TF Serving requests, through the pushed SavedModel --------------------
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def _example_as_instance(record, instance_inputs):
+  """A serialized raw tf.Example as the predict_instances instance of the same row: what
+  the README's two requests must agree on (genres padded with "" to the signature's
+  width; every other input has the example's own length)."""
+  example = tf.train.Example.FromString(record)
+  instance = {}
+  for name, spec in instance_inputs.items():
+    feature = example.features.feature[name]
+    values = list(getattr(feature, feature.WhichOneof("kind")).value)
+    if spec.shape[1:]:
+      values += [b""] * (spec.shape[1] - len(values))
+    instance[name] = values if spec.shape[1:] else values[0]
+  return instance
+
+
+def _check_readme_rest_requests(readme_text, serving_dir, raw_feature_spec, work_dir):
+  """Scores the README's TF Serving requests the way the server would and checks them;
+  returns {signature: outputs}. A helper so the same checks can be run on any pushed
+  model (and on a deliberately broken README)."""
+  section = serving_rest.readme_section(readme_text)
+  calls = {}
+  for call in serving_rest.readme_calls(section):
+    body = serving_rest.parse_body(call.body)
+    calls[serving_rest.signature_name(body)] = (call, body)
+  assert sorted(calls) == sorted([export.SERVING_SIGNATURE, export.INSTANCES_SIGNATURE])
+  # The deployment around the calls: the URLs ask for the model models.config serves from
+  # the folder docker mounts, which is where ServingPusher writes.
+  model_name = push.PushConfig().model_name
+  assert {call.model for call, _ in calls.values()} == {model_name}
+  assert f'name: "{model_name}"' in section and f'base_path: "/models/{model_name}"' in section
+  assert '-v "$PWD/runs/default/serving:/models:ro"' in section
+  assert "--model_config_file=/config/models.config" in section
+
+  specs = serving_rest.signature_specs(serving_dir)
+  outputs = {}
+  tensors = {}
+  for signature, (call, body) in calls.items():
+    inputs, output_names = specs[signature]
+    tensors[signature] = serving_rest.instances_to_tensors(body, inputs)
+    outputs[signature] = serving_rest.predict_in_tensorflow_only_process(
+        serving_dir, signature, tensors[signature], work_dir)
+    assert sorted(outputs[signature]) == output_names == ["logit", "score"]
+    scores, logits = outputs[signature]["score"], outputs[signature]["logit"]
+    assert scores.shape == (len(body["instances"]),)
+    assert np.all(np.isfinite(scores) & (scores > 0) & (scores < 1)), scores
+    np.testing.assert_allclose(scores, 1 / (1 + np.exp(-logits.astype(np.float64))), atol=1e-6)
+    # The answer shown under the curl call has the form TF Serving writes for these outputs.
+    shown = json.loads(call.response)["predictions"]
+    expected = serving_rest.predictions(outputs[signature])
+    assert [sorted(p) for p in shown] == [sorted(p) for p in expected], call.response
+    assert all(0 < p["score"] < 1 for p in shown)
+
+  # The b64 example is a complete raw row: every raw feature, each parsing by the schema.
+  records = [bytes(r) for r in tensors[export.SERVING_SIGNATURE][export.EXAMPLES_INPUT]]
+  for record in records:
+    assert set(tf.train.Example.FromString(record).features.feature) >= set(raw_feature_spec)
+  tf.io.parse_example(tf.constant(records), raw_feature_spec)
+  # The first predict_instances instance is that same row, so both signatures score it alike.
+  instance_inputs = specs[export.INSTANCES_SIGNATURE][0]
+  first = {name: np.asarray(value[0]).tolist()
+           for name, value in tensors[export.INSTANCES_SIGNATURE].items()}
+  assert first == _example_as_instance(records[0], instance_inputs)
+  assert abs(outputs[export.SERVING_SIGNATURE]["score"][0]
+             - outputs[export.INSTANCES_SIGNATURE]["score"][0]) <= 1e-6
+  return outputs
+
+
+def test_readme_rest_requests_score_through_the_pushed_saved_model(default_run, tmp_path):
+  """README, "Serving the student with TF Serving": what it tells a user to send works.
+  Its bodies come from another run, so unknown ids go to OOV; rules and plumbing count."""
+  run_dir, _ = default_run
+  with open(os.path.join(run_dir, "report.json")) as f:
+    pushed = json.load(f)["test"]["pushed"]["serving"]["path"]
+  outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  raw_feature_spec = tft.TFTransformOutput(
+      outputs["Transform"]["transform_graph"].uri).raw_feature_spec()
+  with open(README) as f:
+    readme_text = f.read()
+  _check_readme_rest_requests(readme_text, pushed, raw_feature_spec, str(tmp_path))
 
 
 # --- distillrec recommend on the finished run ------------------------------------------
