@@ -299,3 +299,28 @@ def test_qat_output_ranges_start_at_the_float_models_ranges():
                  if getattr(layer, "layer", None) is not None and layer.layer.name == "logit")
   assert sorted(float(v.numpy()) for v in wrapper.weights
                 if "post_activation" in v.name) == [-6.0, 6.0]
+
+
+def test_teacher_outputs_computed_once_equal_the_live_teacher_on_every_shuffled_batch():
+  # What DistillationTrainer trains on: the teacher run once over the train split, kept in
+  # memory and reshuffled each epoch. A teacher with random weights, so a row's outputs
+  # name the row.
+  keras.utils.set_random_seed(3)
+  teacher_model = student.build_student(StudentConfig(embedding_dim=4, hidden_layers=(8,)),
+                                        SIZES, seed=3)
+
+  def teacher_fn(batch):
+    vector = tf.cast(tf.stack([batch["user_id_xf"], batch["item_id_xf"]], axis=1), tf.float32)
+    return {"logit": tf.reshape(teacher_model(student.cast_ids(batch)), [-1]),
+            "user_vector": vector}
+
+  arrays = inputs.in_memory(_dataset(teacher_fn, count=4, batch_size=50,
+                                     vector_names=["user"]))
+  assert arrays[1].shape == (200, 4)  # label, logit, a 2-wide vector
+  train = inputs.shuffled_batches(arrays, batch_size=64, seed=1, shuffle_buffer=1000)
+  for _ in range(2):  # two epochs, two orders
+    for features, targets in train:
+      live = teacher_fn({k: tf.cast(v, tf.int64) if v.dtype == tf.int32 else v
+                         for k, v in features.items()})
+      np.testing.assert_allclose(targets[:, 1], live["logit"], rtol=1e-5, atol=1e-6)
+      np.testing.assert_array_equal(targets[:, 2:], live["user_vector"])
