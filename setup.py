@@ -28,6 +28,12 @@ setup(
         "pandas>=1.5",
         "matplotlib>=3.8,<4",  # report.md's charts (Agg, no display)
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": [
+        "pytest",
+        # notebooks/walkthrough_test.py executes the walkthrough notebook in a venv kernel.
+        "nbclient>=0.11,<0.12",
+        "nbformat>=5.11,<6",
+        "ipykernel>=7.3,<8",
+    ]},
     entry_points={"console_scripts": ["distillrec=pipeline.cli:main"]},
 )
