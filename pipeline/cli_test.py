@@ -54,3 +54,30 @@ def test_bad_config_value():
 ])
 def test_failure_message_unwraps_component_errors(text, expected):
   assert cli.failure_message(RuntimeError(text)) == expected
+
+
+def _subcommands():
+  import argparse  # pylint: disable=g-import-not-at-top
+  parser = cli._parser()  # pylint: disable=protected-access
+  (choices,) = [a.choices for a in parser._actions  # pylint: disable=protected-access
+                if isinstance(a, argparse._SubParsersAction)]  # pylint: disable=protected-access
+  return choices
+
+
+def test_every_subcommand_and_flag_has_help_and_is_in_the_readme():
+  import os  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")) as f:
+    readme = f.read()
+  missing = []
+  for name, sub in _subcommands().items():
+    assert sub.description, f"{name} has no description for --help"
+    if f"distillrec {name}" not in readme:
+      missing.append(f"distillrec {name}")
+    for action in sub._actions:  # pylint: disable=protected-access
+      if "-h" in action.option_strings:
+        continue
+      assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+      flags = [s for s in action.option_strings if s.startswith("--")] or action.option_strings
+      if flags and not any(f"`{flag}" in readme for flag in flags):
+        missing.append(f"{name} {flags[0]}")
+  assert missing == []
