@@ -10,6 +10,10 @@ picklable description that Beam workers use to stream interaction rows
 and read eagerly; a malformed table row raises at once, naming file, line and
 column. Malformed interaction rows are not raised: they come back as `BadRow`s
 so the caller can count and quarantine them.
+
+Every file is read through `tf.io.gfile`, so the data folder may be a local path or
+any URI TensorFlow has a filesystem for (gs:// on Kubeflow). TensorFlow is imported
+only when a folder is read: the CLI imports this module for its types and errors.
 """
 
 import csv
@@ -31,6 +35,65 @@ _NO_GENRES = {"", "(no genres listed)", "unknown"}
 
 class DataError(ValueError):
   """Input data that cannot be used; the message names file, line and column."""
+
+
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile
+
+
+class _GFileStream(io.RawIOBase):
+  """A GFile opened for reading as a raw binary stream.
+
+  GFile alone is not enough: pyarrow needs `closed`, and Python's text layer needs a
+  buffered stream. Wrapped in io.BufferedReader and io.TextIOWrapper it reads as
+  `open` does (same decoding, same newline handling, same line numbers).
+  """
+
+  def __init__(self, path: str):
+    super().__init__()
+    self._file = _gfile().GFile(path, "rb")
+
+  def readable(self) -> bool:
+    return True
+
+  def seekable(self) -> bool:
+    return True
+
+  def readinto(self, buffer) -> int:
+    data = self._file.read(len(buffer))
+    buffer[:len(data)] = data
+    return len(data)
+
+  def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+    self._file.seek(offset, whence)
+    return self._file.tell()
+
+  def tell(self) -> int:
+    return self._file.tell()
+
+  def close(self) -> None:
+    if not self.closed:
+      self._file.close()
+    super().close()
+
+
+def _open_binary(path: str) -> io.BufferedReader:
+  return io.BufferedReader(_GFileStream(path), buffer_size=1 << 20)
+
+
+def _open_text(path: str, encoding: str) -> io.TextIOWrapper:
+  """Like open(path, encoding=encoding, newline=""), for local paths and URIs alike."""
+  return io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="")
+
+
+def _is_file(path: str) -> bool:
+  gfile = _gfile()
+  return gfile.exists(path) and not gfile.isdir(path)
+
+
+def _size(path: str) -> int:
+  return _gfile().stat(path).length
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +161,17 @@ class InteractionSource:
     for path in self.files:
       if self.delimiter == "parquet":
         import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-        total += pq.ParquetFile(path).metadata.num_rows
+        with _open_binary(path) as f:
+          total += pq.ParquetFile(f).metadata.num_rows
       else:
-        with open(path, "rb") as f:
-          lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-          f.seek(max(os.path.getsize(path) - 1, 0))
-          if os.path.getsize(path) and f.read(1) != b"\n":
-            lines += 1
+        lines, last = 0, b""
+        with _open_binary(path) as f:
+          for chunk in iter(lambda: f.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+        # A last line without a newline is still a line.
+        if last and last != b"\n":
+          lines += 1
         total += lines - (1 if self.header and lines else 0)
     return total
 
@@ -174,12 +241,13 @@ def _iter_fields(source: InteractionSource, path: str):
   if source.delimiter == "parquet":
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
-      for record in batch.to_pylist():
-        row += 1
-        yield row, {k: (None if v is None else str(v)) for k, v in record.items()}, str(record)
+    with _open_binary(path) as f:
+      for batch in pq.ParquetFile(f).iter_batches(batch_size=65536):
+        for record in batch.to_pylist():
+          row += 1
+          yield row, {k: (None if v is None else str(v)) for k, v in record.items()}, str(record)
     return
-  with open(path, encoding=source.encoding, newline="") as f:
+  with _open_text(path, source.encoding) as f:
     if source.delimiter == ",":
       reader = csv.reader(f)
       header = None
@@ -205,7 +273,7 @@ def _iter_fields(source: InteractionSource, path: str):
 
 
 def _read_lines(path: str, encoding: str) -> Iterator[Tuple[int, str]]:
-  with open(path, encoding=encoding, newline="") as f:
+  with _open_text(path, encoding) as f:
     for number, raw in enumerate(f, start=1):
       text = raw.rstrip("\r\n")
       if text.strip():
@@ -261,7 +329,7 @@ def read_ml100k_users(path: str) -> Dict[str, UserAttributes]:
 
 def read_ml100k_items(path: str, genre_path: Optional[str]) -> Dict[str, ItemAttributes]:
   genre_names = list(ML100K_GENRES)
-  if genre_path and os.path.exists(genre_path):
+  if genre_path and _gfile().exists(genre_path):
     pairs = [text.split("|") for _, text in _read_lines(genre_path, "latin-1")]
     genre_names = [name for name, _ in sorted(((p[0], int(p[1])) for p in pairs if len(p) == 2),
                                               key=lambda p: p[1])]
@@ -300,11 +368,12 @@ def _read_table(path: str) -> Tuple[List[str], Iterator[Tuple[int, Dict[str, str
   """Header and rows of a CSV or Parquet side table; rows are (line, {column: text})."""
   if path.endswith(".parquet"):
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-    table = pq.read_table(path)
+    with _open_binary(path) as f:
+      table = pq.read_table(f)
     rows = table.to_pylist()
     return table.column_names, ((i + 2, {k: "" if v is None else str(v) for k, v in r.items()})
                                 for i, r in enumerate(rows))
-  with open(path, encoding="utf-8", newline="") as f:
+  with _open_text(path, "utf-8") as f:
     text = f.read()
   reader = csv.reader(io.StringIO(text))
   header = [h.strip() for h in next(reader, [])]
@@ -358,11 +427,11 @@ def read_generic_items(path: str, columns, genre_separator: str) -> Dict[str, It
 
 def detect_format(data_dir: str, data_config) -> str:
   """Which adapter reads `data_dir`; `data_config.format` other than auto wins."""
-  if not os.path.isdir(data_dir):
+  if not _gfile().isdir(data_dir):
     raise DataError(f"data folder {data_dir} does not exist")
   if data_config.format != "auto":
     return data_config.format
-  has = lambda name: os.path.isfile(os.path.join(data_dir, name))  # pylint: disable=unnecessary-lambda-assignment
+  has = lambda name: _is_file(os.path.join(data_dir, name))  # pylint: disable=unnecessary-lambda-assignment
   if has("u.data"):
     return "ml-100k"
   if has("ratings.dat"):
@@ -391,18 +460,18 @@ def detect_source(data_dir: str, data_config) -> InteractionSource:
         format=fmt, files=[path("u.data")], delimiter="\t", header=False, encoding="latin-1",
         user_column=0, item_column=1, timestamp_column=3, value_column=2, value_is_rating=True,
         **common)
-    if os.path.exists(path("u.user")):
+    if _gfile().exists(path("u.user")):
       source.users = read_ml100k_users(path("u.user"))
-    if os.path.exists(path("u.item")):
+    if _gfile().exists(path("u.item")):
       source.items = read_ml100k_items(path("u.item"), path("u.genre"))
   elif fmt == "ml-1m":
     source = InteractionSource(
         format=fmt, files=[path("ratings.dat")], delimiter="::", header=False,
         encoding="latin-1", user_column=0, item_column=1, timestamp_column=3, value_column=2,
         value_is_rating=True, **common)
-    if os.path.exists(path("users.dat")):
+    if _gfile().exists(path("users.dat")):
       source.users = read_ml1m_users(path("users.dat"))
-    if os.path.exists(path("movies.dat")):
+    if _gfile().exists(path("movies.dat")):
       source.items = read_ml1m_items(path("movies.dat"))
   elif fmt == "ml-latest":
     common["rating_min"] = min(common["rating_min"], 0.5)
@@ -416,7 +485,7 @@ def detect_source(data_dir: str, data_config) -> InteractionSource:
     name = data_config.interactions_file
     if fmt == "parquet" and not name.endswith(".parquet"):
       name = os.path.splitext(name)[0] + ".parquet"
-    if not os.path.isfile(path(name)):
+    if not _is_file(path(name)):
       raise DataError(f"{path(name)} does not exist (data.format={fmt})")
     columns = data_config.columns
     header = _header_of(path(name), fmt)
@@ -428,9 +497,9 @@ def detect_source(data_dir: str, data_config) -> InteractionSource:
         value_column=columns.rating if value_is_rating else columns.label,
         value_is_rating=value_is_rating, **common)
     _check_header(source, header)
-    if data_config.users_file and os.path.isfile(path(data_config.users_file)):
+    if data_config.users_file and _is_file(path(data_config.users_file)):
       source.users = read_generic_users(path(data_config.users_file), columns)
-    if data_config.items_file and os.path.isfile(path(data_config.items_file)):
+    if data_config.items_file and _is_file(path(data_config.items_file)):
       source.items = read_generic_items(path(data_config.items_file), columns,
                                         data_config.genre_separator)
   else:
@@ -440,12 +509,13 @@ def detect_source(data_dir: str, data_config) -> InteractionSource:
 
 
 def _header_of(path: str, fmt: str) -> List[str]:
-  if os.path.getsize(path) == 0:
+  if _size(path) == 0:
     raise DataError(f"{path} is empty: no interaction rows")
   if fmt == "parquet":
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-    return list(pq.ParquetFile(path).schema_arrow.names)
-  with open(path, encoding="utf-8", newline="") as f:
+    with _open_binary(path) as f:
+      return list(pq.ParquetFile(f).schema_arrow.names)
+  with _open_text(path, "utf-8") as f:
     return [h.strip() for h in next(csv.reader(f), [])]
 
 
@@ -464,7 +534,7 @@ def _check_header(source: InteractionSource, header: Optional[List[str]] = None)
 
 def _check_not_empty(source: InteractionSource) -> None:
   for path in source.files:
-    if os.path.getsize(path) == 0:
+    if _size(path) == 0:
       raise DataError(f"{path} is empty: no interaction rows")
   if source.count_rows() == 0:
     raise DataError(f"{', '.join(source.files)}: no interaction rows (only a header or blank)")

@@ -1,13 +1,17 @@
-"""Adapters on tiny fixtures in each format, and the bad-input cases."""
+"""Adapters on tiny fixtures in each format, and the bad-input cases; the same folders read
+through TensorFlow's in-memory filesystem (ram://, a stand-in for gs://) read the same."""
 
+import dataclasses
 import os
 import shutil
+import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import tensorflow as tf
 
-from interactions import sources
+from interactions import sources, synthetic
 from interactions.sources import BadRow, DataError
 from interactions.config import DataConfig
 from models import features
@@ -156,3 +160,108 @@ def test_missing_attributes_become_missing_token(tmp_path):
   source = sources.detect_source(str(tmp_path), DataConfig())
   assert source.users["1"] == sources.UserAttributes(0, features.MISSING, features.MISSING)
   assert source.items["2"] == sources.ItemAttributes((features.MISSING,), 0)
+
+
+# --- Folders behind a TensorFlow filesystem URI ------------------------------------
+
+
+def _copy_to_ram(local_dir):
+  """A copy of the files of `local_dir` in TensorFlow's in-memory filesystem.
+
+  ram:// goes through the same tf.io.gfile calls as gs:// on Kubeflow, without a bucket.
+  """
+  target = f"ram://sources_test/{uuid.uuid4().hex}"
+  tf.io.gfile.makedirs(target)
+  for name in os.listdir(local_dir):
+    tf.io.gfile.copy(os.path.join(local_dir, name), f"{target}/{name}")
+  return target
+
+
+def _everything(data_dir, config):
+  """What a run gets from a folder: the source (file names only), every row, the row count."""
+  source = sources.detect_source(data_dir, config)
+  described = dataclasses.replace(source, files=[os.path.basename(f) for f in source.files])
+  return described, _read_all(source), source.count_rows()
+
+
+def _assert_reads_the_same(local_dir, config=None):
+  config = config or DataConfig()
+  remote_dir = _copy_to_ram(local_dir)
+  local = _everything(local_dir, config)
+  remote = _everything(remote_dir, config)
+  assert all(f.startswith(remote_dir + "/") for f in sources.detect_source(remote_dir, config).files)
+  assert remote == local
+  return local
+
+
+@pytest.mark.parametrize("folder", ["ml-100k", "ml-1m", "ml-latest", "generic"])
+def test_fixture_reads_the_same_from_a_uri(folder):
+  source, rows, count = _assert_reads_the_same(os.path.join(TESTDATA, folder))
+  assert _canonical(rows) == EXPECTED and count == len(EXPECTED)
+  assert source.items["10"].genres == TOY_STORY_GENRES
+
+
+def test_synthetic_data_reads_the_same_from_a_uri(tmp_path):
+  synthetic.write_dataset(synthetic.make_spec(300, seed=3), str(tmp_path))
+  source, rows, count = _assert_reads_the_same(str(tmp_path))
+  assert source.format == "csv" and source.users and source.items
+  assert len(rows) == count > 0 and not [r for r in rows if isinstance(r, BadRow)]
+
+
+def test_awkward_csv_reads_the_same_from_a_uri(tmp_path):
+  # CRLF line ends, a quoted field across two physical lines, blank lines, UTF-8 beyond
+  # ASCII and no newline at the end: line numbers of bad rows must not move.
+  (tmp_path / "interactions.csv").write_bytes(
+      "user_id,item_id,rating,timestamp\r\n"
+      "1,2,4,100\r\n"
+      "\"ü\r\nser\",3,4,yesterday\r\n"   # lines 3-4: timestamp not a number
+      "\r\n"
+      "1,4,9,100\r\n"                   # line 6: rating out of range
+      "2,5,1,300".encode("utf-8"))       # line 7, no newline
+  (tmp_path / "users.csv").write_bytes("user_id,age,gender,occupation\r\n"
+                                       "1,30,f,ingénieur\r\n".encode("utf-8"))
+  (tmp_path / "items.csv").write_text("item_id,genres,year\n2,Drama|Comedy,1999\n")
+  source, rows, count = _assert_reads_the_same(str(tmp_path))
+  bad = [r for r in rows if isinstance(r, BadRow)]
+  assert [(b.line, b.column) for b in bad] == [(4, "timestamp"), (6, "rating")]
+  assert [(r.user, r.line) for r in rows if not isinstance(r, BadRow)] == [("1", 2), ("2", 7)]
+  assert count == 6  # data lines, the quoted field's second line and the blank one included
+  assert source.users["1"] == sources.UserAttributes(30, "F", "ingénieur")
+  assert source.items["2"] == sources.ItemAttributes(("Drama", "Comedy"), 1999)
+
+
+def test_latin1_headerless_reads_the_same_from_a_uri(tmp_path):
+  (tmp_path / "u.data").write_bytes(b"1\t10\t5\t100\r\n1\t20\r\n\r\n2\t10\t2\t200")
+  (tmp_path / "u.user").write_bytes("1|24|M|technicien de caf\xe9|85711\n".encode("latin-1"))
+  source, rows, count = _assert_reads_the_same(str(tmp_path))
+  bad = [r for r in rows if isinstance(r, BadRow)]
+  assert [(b.line, b.reason) for b in bad] == [(2, "missing timestamp (expected at least 4 fields)")]
+  assert _canonical([r for r in rows if not isinstance(r, BadRow)]) == [("1", "10", 100, 1),
+                                                                         ("2", "10", 200, 0)]
+  assert count == 4
+  assert source.users["1"].occupation == "technicien de caf\xe9"
+
+
+def test_parquet_reads_the_same_from_a_uri(tmp_path):
+  pq.write_table(pa.table({"user_id": ["1", "2", None], "item_id": ["10", "20", "30"],
+                           "timestamp": [100, 200, 300], "rating": [5.0, 1.0, 4.0]}),
+                 tmp_path / "interactions.parquet")
+  pq.write_table(pa.table({"item_id": ["10", "20"], "genres": ["Drama", None],
+                           "year": [1999, None]}), tmp_path / "items.parquet")
+  config = merge(DataConfig(), {"items_file": "items.parquet"}, "data")
+  source, rows, count = _assert_reads_the_same(str(tmp_path), config)
+  assert source.format == "parquet" and source.value_is_rating and count == 3
+  assert [r.line for r in rows if isinstance(r, BadRow)] == [3]
+  assert _canonical(rows[:2]) == [("1", "10", 100, 1), ("2", "20", 200, 0)]
+  assert source.items == {"10": sources.ItemAttributes(("Drama",), 1999),
+                          "20": sources.ItemAttributes((features.MISSING,), 0)}
+
+
+def test_uri_errors_name_the_uri(tmp_path):
+  missing = f"ram://sources_test/{uuid.uuid4().hex}"
+  with pytest.raises(DataError, match=f"data folder {missing} does not exist"):
+    sources.detect_source(missing, DataConfig())
+  (tmp_path / "interactions.csv").write_text("")
+  remote_dir = _copy_to_ram(str(tmp_path))
+  with pytest.raises(DataError, match=f"{remote_dir}/interactions.csv is empty"):
+    sources.detect_source(remote_dir, DataConfig())

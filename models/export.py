@@ -10,12 +10,14 @@ Signatures:
   its user, item and history vectors ({"user_vector", ...}); the distillation step
   computes the teacher's logits (and hints) with it, batch by batch.
 
-Models are saved under a temporary name and renamed into place.
+Models are saved under a temporary name and renamed into place. Artifacts are read
+through `tf.io.gfile`, so sizes and bundles work on local paths and on URIs (gs://).
 """
 
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import logging
 import os
@@ -162,7 +164,7 @@ def write_warmup_requests(saved_model_dir: str, examples: List[bytes],
 
 
 def directory_bytes(path: str) -> int:
-  return sum(os.path.getsize(f) for f in tree_files(path))
+  return sum(tf.io.gfile.stat(f).length for f in tree_files(path))
 
 
 
@@ -378,7 +380,7 @@ def file_sizes(paths: Iterable[str]) -> Dict[str, int]:
   """Raw and gzipped bytes of some files together (gzip shows what pruning saves)."""
   raw, zipped = 0, 0
   for path in paths:
-    with open(path, "rb") as f:
+    with tf.io.gfile.GFile(path, "rb") as f:
       data = f.read()
     raw += len(data)
     zipped += len(gzip.compress(data, compresslevel=9, mtime=0))
@@ -386,7 +388,7 @@ def file_sizes(paths: Iterable[str]) -> Dict[str, int]:
 
 
 def tree_files(root: str) -> List[str]:
-  return sorted(os.path.join(folder, name) for folder, _, names in os.walk(root)
+  return sorted(os.path.join(folder, name) for folder, _, names in tf.io.gfile.walk(root)
                 for name in names)
 
 
@@ -518,14 +520,18 @@ class MobileBundle:
 
   def __init__(self, bundle_dir: str):
     self.bundle_dir = bundle_dir
-    with open(os.path.join(bundle_dir, MANIFEST_FILE)) as f:
-      self.manifest = json.load(f)
-    with open(os.path.join(bundle_dir, self.manifest["model_file"]), "rb") as f:
+    with tf.io.gfile.GFile(os.path.join(bundle_dir, MANIFEST_FILE), "rb") as f:
+      self.manifest = json.loads(f.read().decode("utf-8"))
+    with tf.io.gfile.GFile(os.path.join(bundle_dir, self.manifest["model_file"]), "rb") as f:
       self.tflite_model = f.read()
     self._index = {}
     for name, entry in self.manifest["vocabularies"].items():
-      with open(os.path.join(bundle_dir, entry["file"]), encoding="utf-8") as f:
-        words = [line.rstrip("\n") for line in f]
+      with tf.io.gfile.GFile(os.path.join(bundle_dir, entry["file"]), "rb") as f:
+        data = f.read()
+      # Split as open(..., encoding="utf-8") does (universal newlines); GFile's own text
+      # mode splits on "\n" only, and str.splitlines on more characters than open.
+      words = [line.rstrip("\n") for line in io.TextIOWrapper(io.BytesIO(data),
+                                                             encoding="utf-8")]
       self._index[name] = ({w: i + entry["offset"] for i, w in enumerate(words)},
                            entry["oov_index"])
 

@@ -1,8 +1,10 @@
 """TFLite conversion without QAT (the post-training-int8 baseline) is full-integer too; native
 stderr of the converter goes to the log."""
 
+import json
 import logging
 import os
+import uuid
 
 import numpy as np
 import pytest
@@ -69,6 +71,52 @@ def test_file_sizes_gzip(tmp_path):
   path.write_bytes(bytes(10_000))
   sizes = export.file_sizes([str(path)])
   assert sizes["bytes"] == 10_000 and sizes["gzipped_bytes"] < 200
+
+
+def _copy_tree_to_ram(local_dir):
+  """A copy of `local_dir` in TensorFlow's in-memory filesystem (ram://, a stand-in for gs://)."""
+  target = f"ram://export_test/{uuid.uuid4().hex}"
+  for folder, _, names in os.walk(local_dir):
+    relative = os.path.relpath(folder, local_dir)
+    remote_folder = target if relative == "." else f"{target}/{relative}"
+    tf.io.gfile.makedirs(remote_folder)
+    for name in names:
+      tf.io.gfile.copy(os.path.join(folder, name), f"{remote_folder}/{name}")
+  return target
+
+
+def _write_bundle_files(folder):
+  """The files of a mobile bundle as MobileBundle reads them (the model is not run here)."""
+  os.makedirs(folder / export.VOCABULARY_DIR)
+  (folder / export.TFLITE_FILE).write_bytes(bytes(range(256)) * 40)
+  (folder / export.VOCABULARY_DIR / "user_id.txt").write_text("u1\nu2\n", encoding="utf-8")
+  (folder / export.VOCABULARY_DIR / "item_id.txt").write_text("café\ni2\ni3\n",
+                                                              encoding="utf-8")
+  vocabularies = {name: {"file": f"{export.VOCABULARY_DIR}/{name}.txt", "offset": offset,
+                         "oov_index": size + offset}
+                  for name, offset, size in (("user_id", 0, 2), ("item_id", 1, 3))}
+  (folder / export.MANIFEST_FILE).write_text(json.dumps(
+      {"model_file": export.TFLITE_FILE, "vocabularies": vocabularies}))
+
+
+def test_sizes_and_bundle_read_the_same_from_a_uri(tmp_path):
+  _write_bundle_files(tmp_path)
+  remote = _copy_tree_to_ram(str(tmp_path))
+  local_files = export.tree_files(str(tmp_path))
+  remote_files = export.tree_files(remote)
+  assert [os.path.relpath(f, str(tmp_path)) for f in local_files] == [
+      "manifest.json", "model.tflite", "vocabularies/item_id.txt", "vocabularies/user_id.txt"]
+  assert [f[len(remote) + 1:] for f in remote_files] == [
+      os.path.relpath(f, str(tmp_path)) for f in local_files]
+  assert export.directory_bytes(remote) == export.directory_bytes(str(tmp_path)) == sum(
+      os.path.getsize(f) for f in local_files)
+  assert export.file_sizes(remote_files) == export.file_sizes(local_files)
+  local_bundle, remote_bundle = export.MobileBundle(str(tmp_path)), export.MobileBundle(remote)
+  assert remote_bundle.manifest == local_bundle.manifest
+  assert remote_bundle.tflite_model == local_bundle.tflite_model == bytes(range(256)) * 40
+  assert remote_bundle._lookup("item_id", "café") == local_bundle._lookup("item_id", "café") == 1
+  assert remote_bundle._index == local_bundle._index == {
+      "user_id": ({"u1": 0, "u2": 1}, 2), "item_id": ({"café": 1, "i2": 2, "i3": 3}, 4)}
 
 
 def test_native_stderr_goes_to_the_log_and_fd_2_comes_back(caplog, capfd):
