@@ -9,8 +9,9 @@ tensorflow_serving/util/json_tensor.cc (`FillPredictRequestFromJson`, row format
 
 1. The body is a JSON object. `signature_name` is optional (a string; absent means
    `serving_default`). Exactly one of `instances` (row format) and `inputs` (columnar
-   format) is present. Only the row format is implemented: the README uses it, and a
-   columnar body is refused here rather than half-handled.
+   format) is present. In the columnar format `inputs` maps each input name to its
+   whole tensor, batch dimension included (one bare tensor for a one-input signature),
+   converted by rules 4-5 per input.
 2. `instances` is a non-empty list with one entry per row of the batch.
 3. With more than one signature input, every entry is an object whose keys are exactly
    the signature's input names. With one input, entries are either all bare values for
@@ -29,8 +30,8 @@ tensorflow_serving/util/json_tensor.cc (`FillPredictRequestFromJson`, row format
 6. The response to a row-format request is `{"predictions": [...]}`, one entry per
    instance; with more than one output, each entry is an object keyed by output name.
 
-Not implemented because the README does not use them: the columnar `inputs` format and
-its `outputs` response, `classify`/`regress` bodies, and the `_bytes` suffix, which in
+Not implemented because the README does not use them: the columnar format's `outputs`
+response, `classify`/`regress` bodies, and the `_bytes` suffix, which in
 TF Serving only decides how DT_STRING *outputs* are written back (as `{"b64": ...}`);
 inputs are decoded by the `b64` object alone, whatever their name. One check is added:
 a value's shape must fit the SignatureDef's known dimensions (the SavedModel's function
@@ -132,7 +133,7 @@ def instances_to_tensors(body: Dict, inputs: Dict[str, InputSpec]) -> Dict[str, 
   if "instances" in body and "inputs" in body:
     raise RestRequestError("expecting only one of 'inputs' or 'instances' keys")
   if "inputs" in body:
-    raise NotImplementedError("the columnar 'inputs' format is not used by the README")
+    return _columns_to_tensors(body["inputs"], inputs)
   if "instances" not in body:
     raise RestRequestError("missing 'inputs' or 'instances' key")
   instances = body["instances"]
@@ -171,6 +172,29 @@ def instances_to_tensors(body: Dict, inputs: Dict[str, InputSpec]) -> Dict[str, 
     batch = np.stack(rows)
     _check_shape(name, batch.shape, inputs[name].shape)
     tensors[name] = batch
+  return tensors
+
+
+def _columns_to_tensors(columns, inputs: Dict[str, InputSpec]) -> Dict[str, np.ndarray]:
+  """The columnar format: `inputs` is an object of whole tensors by input name (batch
+  dimension included), or, for a signature with one input, that one tensor bare."""
+  if not inputs:
+    raise RestRequestError("the signature has no inputs")
+  if not (isinstance(columns, dict) and not _is_b64(columns)):
+    if len(inputs) > 1:
+      raise RestRequestError("inputs is a plain value, but the signature has several inputs: "
+                             + ",".join(sorted(inputs)))
+    columns = {next(iter(inputs)): columns}
+  if set(columns) != set(inputs):
+    raise RestRequestError(f"inputs: keys {sorted(columns)} must be equal to: "
+                           + ",".join(sorted(inputs)))
+  tensors = {}
+  for name, value in columns.items():
+    try:
+      tensors[name] = _to_array(value, inputs[name].dtype)
+    except RestRequestError as error:
+      raise RestRequestError(f"input {name!r}: {error}") from None
+    _check_shape(name, tensors[name].shape, inputs[name].shape)
   return tensors
 
 

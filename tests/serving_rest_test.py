@@ -74,9 +74,19 @@ def test_bodies_tf_serving_refuses_are_refused(body, message):
     serving_rest.instances_to_tensors(body, INSTANCE_INPUTS)
 
 
-def test_the_columnar_format_is_not_implemented():
-  with pytest.raises(NotImplementedError, match="columnar"):
+def test_the_columnar_format_gives_the_same_tensors_as_the_row_format():
+  rows = [_row(), _row(user="u2", count=7)]
+  expected = serving_rest.instances_to_tensors({"instances": rows}, INSTANCE_INPUTS)
+  columns = {name: [row[name] for row in rows] for name in INSTANCE_INPUTS}
+  got = serving_rest.instances_to_tensors({"inputs": columns}, INSTANCE_INPUTS)
+  assert sorted(got) == sorted(expected)
+  for name, value in expected.items():
+    np.testing.assert_array_equal(got[name], value)
+  with pytest.raises(serving_rest.RestRequestError, match="must be equal to"):
     serving_rest.instances_to_tensors({"inputs": {"user_id": ["u1"]}}, INSTANCE_INPUTS)
+  with pytest.raises(serving_rest.RestRequestError, match="does not fit"):
+    serving_rest.instances_to_tensors(
+        {"inputs": dict(columns, history=["a", "b", "c"])}, INSTANCE_INPUTS)
 
 
 def test_readme_calls_pair_each_curl_with_the_body_it_posts():
