@@ -16,7 +16,7 @@ PYTHON310 := $(shell if python3.10 -c 'import sys' >/dev/null 2>&1; then command
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-fast bench clean
+.PHONY: venv run test test-fast bench bench-latency clean
 
 $(STAMP): setup.py constraints.txt
 	@if [ ! -x "$(PY)" ]; then \
@@ -43,6 +43,11 @@ test-fast: venv
 
 bench: venv
 	$(PY) benchmarks/run.py $(ARGS)
+
+# Serving latency and memory of a finished run's models: make bench-latency RUN=runs/NAME
+RUN ?= runs/default
+bench-latency: venv
+	$(PY) benchmarks/latency.py --run $(RUN) $(ARGS)
 
 clean:
 	rm -rf runs

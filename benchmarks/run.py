@@ -13,21 +13,29 @@
    other kind (feature-level hints vs logits only), each with three seeds (the spread
    says how large seed noise is); one seed at the other temperatures of 2-4 and the
    other widths (embedding_dim in WIDTHS). `--no-sweep` skips this.
-4. Writes benchmarks/results.md (and results/results.json): the test-split table,
+4. Serving latency of one 100-candidate request through the teacher, the student
+   (per-candidate and context-once) and the int8 model, interleaved in one process on
+   one thread, and each scorer's peak memory (benchmarks/latency.py, in a subprocess:
+   TensorFlow's thread count is fixed before it runs anything). `--no-latency` skips it.
+5. Writes benchmarks/results.md (and results/results.json): the test-split table,
    sizes and ratios, the distillation comparison, the pruning curve the budget chose
-   from, and issue 10's targets, met or not, with the figure.
+   from, the latency table, and issue 10's targets, met or not, with the figure.
 
-Quality is measured on the test split, which no choice was made on. Timings are not
-reported here (the machines are shared and noisy).
+Quality is measured on the test split, which no choice was made on. Latency is reported
+as ratios measured in one run, interleaved; run it with nothing else on the machine.
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
+
+import latency  # benchmarks/latency.py, beside this file
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF C++ warnings, e.g. end of each dataset
@@ -248,6 +256,8 @@ def main(argv=None) -> int:
   parser.add_argument("--output", default=os.path.join(HERE, "results"))
   parser.add_argument("--no-sweep", dest="sweep", action="store_false",
                       help="skip the students trained besides the pipeline's")
+  parser.add_argument("--no-latency", dest="latency", action="store_false",
+                      help="skip the serving latency and memory measurement")
   args = parser.parse_args(argv)
   # pylint: disable=g-import-not-at-top
   from models import fileio, int8_evaluation
@@ -323,12 +333,20 @@ def main(argv=None) -> int:
                   for group, members in groups.items() if group not in ("temperature", "width")}
   prune = compression.student.stages.get("prune", {})
   targets = _targets(quality, sizes, distillation)
+  serving = None
+  if args.latency:
+    print("make bench: serving latency (benchmarks/latency.py)", flush=True)
+    latency_file = os.path.join(args.output, "latency.json")
+    subprocess.run([sys.executable, latency.__file__, "--run", run_dir,
+                    "--output", latency_file], check=True)
+    with open(latency_file) as f:
+      serving = json.load(f)
   results = {"num_interactions": args.num_interactions, "overrides": args.set,
              "targets": [{"target": t, "figure": f, "met": m} for t, f, m in targets],
              "test_rows": len(test.rows), "quality": quality, "sizes": sizes,
              "students": rows, "distillation": distillation,
              "pruning_curve": prune.get("curve", []), "pruning_decision": prune.get("decision"),
-             "eval_teacher_auc": teacher_figures.eval.auc,
+             "eval_teacher_auc": teacher_figures.eval.auc, "latency": serving,
              "wall_seconds": time.time() - started}
   fileio.write_json(os.path.join(args.output, "results.json"), results)
 
@@ -380,6 +398,8 @@ def main(argv=None) -> int:
       lines.append(f"| {group} | " + " | ".join(
           f"{_f(figures[key][0])} ± {_f(figures[key][1])}"
           for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")) + " |")
+  if serving:
+    lines += [""] + latency.markdown(serving)
   lines += ["", "Targets (test split):", "", "| target | figure | met |", "| --- | --- | --- |"]
   lines += [f"| {target} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |"
             for target, figure, met in targets]

@@ -6,6 +6,13 @@ Signatures:
   run inside, so clients send raw ids and values.
 * `predict_instances`: the same raw features as named dense tensors (TF
   Serving's REST `instances` form) -> {"score", "logit"}.
+* `rank`: one ranking request, the user context once (TF-Ranking's example list
+  with context): `context`, one serialized tf.Example with the user's features
+  (features.CONTEXT_FEATURES; the history may be shorter than history_length, or
+  absent), and `candidates`, serialized tf.Examples with each candidate's item
+  features (features.CANDIDATE_FEATURES) -> {"score", "logit"} per candidate. The
+  same scores as `serving_default` on the merged rows, without parsing the user's
+  history once per candidate.
 * `transformed_logits`: the transformed tensors -> {"logit"}, and for the teacher
   its user, item and history vectors ({"user_vector", ...}); the distillation step
   computes the teacher's logits (and hints) with it, batch by batch.
@@ -35,7 +42,10 @@ from models import features, fileio, inputs as model_inputs, teacher
 SERVING_SIGNATURE = "serving_default"
 TRANSFORMED_SIGNATURE = "transformed_logits"
 INSTANCES_SIGNATURE = "predict_instances"
+RANK_SIGNATURE = "rank"
 EXAMPLES_INPUT = "examples"
+CONTEXT_INPUT = "context"
+CANDIDATES_INPUT = "candidates"
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
@@ -63,6 +73,35 @@ def raw_instance_signature(tft_output, max_genres: int) -> Dict[str, tf.TensorSp
     else:
       specs[name] = tf.TensorSpec([None] + list(feature.shape), feature.dtype, name=name)
   return specs
+
+
+def context_feature_spec(tft_output) -> Dict[str, tf.io.FixedLenFeature]:
+  """What the `rank` signature parses from its context example: the user's raw features,
+  the history as a list of any length (padded or cut to history_length in the graph)."""
+  spec = raw_serving_feature_spec(tft_output)
+  context = {name: spec[name] for name in features.CONTEXT_FEATURES}
+  context[features.HISTORY_ITEM_IDS] = tf.io.VarLenFeature(tf.string)
+  return context
+
+
+def candidate_feature_spec(tft_output) -> Dict[str, tf.io.FixedLenFeature]:
+  spec = raw_serving_feature_spec(tft_output)
+  return {name: spec[name] for name in features.CANDIDATE_FEATURES}
+
+
+def _context_with_candidates(context, candidates, history_length: int):
+  """Parsed context (one row) and candidates (N rows) -> the N rows serving_default parses
+  from the equivalent per-candidate examples: the context repeated on every row."""
+  count = tf.shape(candidates[features.ITEM_ID])[0]
+  rows = dict(candidates)
+  for name, value in context.items():
+    if name == features.HISTORY_ITEM_IDS:
+      value = tf.sparse.to_dense(value, default_value=features.HISTORY_PAD)[:, :history_length]
+      value = tf.pad(value, [[0, 0], [0, history_length - tf.shape(value)[1]]],
+                     constant_values=features.HISTORY_PAD)
+      value = tf.ensure_shape(value, [1, history_length])
+    rows[name] = tf.repeat(value, count, axis=0)
+  return rows
 
 
 def _raw_instances_to_features(instances, tft_output):
@@ -107,6 +146,17 @@ def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
   def serve_instances(instances):
     return score(_raw_instances_to_features(instances, tft_output))
 
+  context_spec, candidate_spec = context_feature_spec(tft_output), candidate_feature_spec(
+      tft_output)
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.string, name=CONTEXT_INPUT),
+                                tf.TensorSpec([None], tf.string, name=CANDIDATES_INPUT)])
+  def serve_rank(context, candidates):
+    parsed_context = tf.io.parse_example(tf.reshape(context, [1]), context_spec)
+    parsed_candidates = tf.io.parse_example(candidates, candidate_spec)
+    return score(_context_with_candidates(parsed_context, parsed_candidates,
+                                          sizes.history_length))
+
   if with_vectors:
     vectors = teacher.vector_outputs(model)
     names = list(vectors)
@@ -124,7 +174,7 @@ def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
             **{f"{name}_vector": value for name, value in zip(names, values)}}
 
   return {SERVING_SIGNATURE: serve_examples, INSTANCES_SIGNATURE: serve_instances,
-          TRANSFORMED_SIGNATURE: transformed_logits}
+          RANK_SIGNATURE: serve_rank, TRANSFORMED_SIGNATURE: transformed_logits}
 
 
 def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, target_dir: str,
@@ -515,11 +565,20 @@ class MobileBundle:
 
   Raw rows are dicts of raw feature values (models.features names). Ids are looked
   up in the bundled vocabularies, numbers mapped with the manifest's steps and
-  formulas, and the int8 model does the rest.
+  formulas, and the int8 model does the rest. `rank` takes a ranking request as
+  the served `rank` signature does: the user's features once, then the candidates.
+
+  num_threads: the interpreter's threads (1 is what a one-thread latency means).
+  Interpreters are kept per batch size (the last MAX_INTERPRETERS sizes), so a
+  request after the first of its size costs no allocation.
   """
 
-  def __init__(self, bundle_dir: str):
+  MAX_INTERPRETERS = 4
+
+  def __init__(self, bundle_dir: str, num_threads: Optional[int] = None):
     self.bundle_dir = bundle_dir
+    self.num_threads = num_threads
+    self._scorers: Dict[int, TfliteScorer] = {}
     with tf.io.gfile.GFile(os.path.join(bundle_dir, MANIFEST_FILE), "rb") as f:
       self.manifest = json.loads(f.read().decode("utf-8"))
     with tf.io.gfile.GFile(os.path.join(bundle_dir, self.manifest["model_file"]), "rb") as f:
@@ -547,39 +606,101 @@ class MobileBundle:
         bucket = step["bucket"]
     return bucket
 
+  def _encode_context(self, row: Dict) -> Dict[str, object]:
+    """The model inputs that come from the user's features (features.CONTEXT_FEATURES)."""
+    numeric = self.manifest["numeric_features"]
+    history_length = self.manifest["history_length"]
+    history = list(row.get(features.HISTORY_ITEM_IDS, ()))[:history_length]
+    history += [features.HISTORY_PAD] * (history_length - len(history))
+    out = {
+        features.USER_INDEX: self._lookup(features.USER_VOCABULARY, row[features.USER_ID]),
+        features.HISTORY_INDEX: [
+            0 if h == features.HISTORY_PAD else self._lookup(features.ITEM_VOCABULARY, h)
+            for h in history],
+        features.GENDER_INDEX: self._lookup(features.GENDER_VOCABULARY,
+                                            row[features.USER_GENDER]),
+        features.OCCUPATION_INDEX: self._lookup(features.OCCUPATION_VOCABULARY,
+                                                row[features.USER_OCCUPATION]),
+        features.PRIOR_LIKE_RATE: row[features.USER_PRIOR_LIKE_RATE],
+    }
+    for name in (features.AGE_BUCKET, features.PRIOR_COUNT_BUCKET):
+      entry = numeric[name]
+      out[name] = self._step(entry["steps"], row[entry["from_feature"]])
+    log_entry = numeric[features.PRIOR_COUNT_LOG]
+    out[features.PRIOR_COUNT_LOG] = (log_entry["intercept"] + log_entry["slope"]
+                                     * np.log1p(row[features.USER_PRIOR_COUNT]))
+    return out
+
+  def _encode_candidate(self, row: Dict) -> Dict[str, object]:
+    """The model inputs that come from the item's features (features.CANDIDATE_FEATURES)."""
+    max_genres = self.manifest["max_genres"]
+    genres = [self._lookup(features.GENRE_VOCABULARY, g)
+              for g in row[features.ITEM_GENRES]][:max_genres]
+    year = self.manifest["numeric_features"][features.YEAR_BUCKET]
+    return {features.ITEM_INDEX: self._lookup(features.ITEM_VOCABULARY, row[features.ITEM_ID]),
+            features.GENRE_INDEX: genres + [0] * (max_genres - len(genres)),
+            features.YEAR_BUCKET: self._step(year["steps"], row[year["from_feature"]])}
+
+  def _as_arrays(self, columns: Dict[str, list]) -> Dict[str, np.ndarray]:
+    dtypes = {d["name"]: d["dtype"] for d in self.manifest["inputs"]}
+    return {name: np.asarray(columns[name], dtype=np.float32 if dtypes[name] == "int8"
+                             else np.int32)
+            for name in model_inputs.MODEL_INPUTS}
+
   def encode(self, rows: List[Dict]) -> Dict[str, np.ndarray]:
     """Model inputs (before int8 quantization) for raw rows."""
-    numeric = self.manifest["numeric_features"]
-    history_length, max_genres = self.manifest["history_length"], self.manifest["max_genres"]
-    out: Dict[str, list] = {name: [] for name in model_inputs.MODEL_INPUTS}
+    columns: Dict[str, list] = {name: [] for name in model_inputs.MODEL_INPUTS}
     for row in rows:
-      out[features.USER_INDEX].append(self._lookup(features.USER_VOCABULARY, row[features.USER_ID]))
-      out[features.ITEM_INDEX].append(self._lookup(features.ITEM_VOCABULARY, row[features.ITEM_ID]))
-      history = list(row[features.HISTORY_ITEM_IDS])[:history_length]
-      history += [features.HISTORY_PAD] * (history_length - len(history))
-      out[features.HISTORY_INDEX].append(
-          [0 if h == features.HISTORY_PAD else self._lookup(features.ITEM_VOCABULARY, h)
-           for h in history])
-      genres = [self._lookup(features.GENRE_VOCABULARY, g)
-                for g in row[features.ITEM_GENRES]][:max_genres]
-      out[features.GENRE_INDEX].append(genres + [0] * (max_genres - len(genres)))
-      out[features.GENDER_INDEX].append(
-          self._lookup(features.GENDER_VOCABULARY, row[features.USER_GENDER]))
-      out[features.OCCUPATION_INDEX].append(
-          self._lookup(features.OCCUPATION_VOCABULARY, row[features.USER_OCCUPATION]))
-      for name in (features.AGE_BUCKET, features.YEAR_BUCKET, features.PRIOR_COUNT_BUCKET):
-        entry = numeric[name]
-        out[name].append(self._step(entry["steps"], row[entry["from_feature"]]))
-      log_entry = numeric[features.PRIOR_COUNT_LOG]
-      out[features.PRIOR_COUNT_LOG].append(
-          log_entry["intercept"] + log_entry["slope"] * np.log1p(row[features.USER_PRIOR_COUNT]))
-      out[features.PRIOR_LIKE_RATE].append(row[features.USER_PRIOR_LIKE_RATE])
-    dtypes = {d["name"]: d["dtype"] for d in self.manifest["inputs"]}
-    return {name: np.asarray(values, dtype=np.float32 if dtypes[name] == "int8" else np.int32)
-            for name, values in out.items()}
+      for name, value in {**self._encode_context(row), **self._encode_candidate(row)}.items():
+        columns[name].append(value)
+    return self._as_arrays(columns)
+
+  def encode_ranking(self, context: Dict, candidates: List[Dict]) -> Dict[str, np.ndarray]:
+    """Model inputs for one user's candidates: the context encoded once, then repeated."""
+    if not candidates:
+      raise ValueError("encode_ranking needs at least one candidate")
+    encoded = [self._encode_candidate(row) for row in candidates]
+    columns = {name: [value] * len(candidates)
+               for name, value in self._encode_context(context).items()}
+    columns.update({name: [row[name] for row in encoded] for name in encoded[0]})
+    return self._as_arrays(columns)
+
+  def _scorer(self, batch_size: int) -> TfliteScorer:
+    """An interpreter sized for batch_size rows, kept for the next call of that size."""
+    if batch_size not in self._scorers:
+      if len(self._scorers) >= self.MAX_INTERPRETERS:
+        self._scorers.pop(next(iter(self._scorers)))  # the oldest size
+      self._scorers[batch_size] = TfliteScorer(self.tflite_model, batch_size,
+                                               self.num_threads)
+    return self._scorers[batch_size]
 
   def predict(self, rows: List[Dict]) -> np.ndarray:
-    return tflite_predict(self.tflite_model, self.encode(rows))
+    """Scores of raw rows (each carries the user's and the item's features)."""
+    return self._scorer(len(rows)).score(self.encode(rows))
+
+  def rank(self, context: Dict, candidates: List[Dict]) -> np.ndarray:
+    """Scores of one user's candidates: `context` has the user's raw features
+    (features.CONTEXT_FEATURES; a history of any length, or none), each candidate its
+    item's (features.CANDIDATE_FEATURES). The same scores as `predict` on the merged rows."""
+    if not candidates:
+      return np.zeros([0], dtype=np.float32)
+    return self._scorer(len(candidates)).score(self.encode_ranking(context, candidates))
+
+
+def raw_example(row: Dict) -> bytes:
+  """A raw row (or a part of one: a ranking context, a candidate) as the serialized
+  tf.Example the signatures parse, with ExampleGen's types; parse_raw_rows inverts it."""
+  feature = {}
+  for name, value in row.items():
+    values = list(value) if name in features.STRING_LIST_FEATURES else [value]
+    if name in features.INT_SCALAR_FEATURES:
+      feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    elif name in features.FLOAT_SCALAR_FEATURES:
+      feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    else:
+      feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[v.encode("utf-8") for v in values]))
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def parse_raw_rows(records: Iterable[bytes]) -> List[Dict]:

@@ -202,3 +202,23 @@ def test_calibration_reaches_table_rows_the_sample_never_looked_up():
   sample_only = error(lambda: export.representative_rows(features, 400, 0, {}))
   assert covered < 0.01
   assert sample_only > 3 * covered  # the clipped row: why the coverage rows are there
+
+
+def test_context_with_candidates_repeats_the_context_and_fits_the_history():
+  """The `rank` signature's merge: the context on every candidate's row, the history padded
+  with "" or cut (most recent first) to history_length, candidates' own features kept."""
+  def context(history):
+    return {"user_id": tf.constant([[b"u1"]]),
+            "history_item_ids": tf.sparse.from_dense(tf.constant([history], dtype=tf.string))
+            if history else tf.SparseTensor(tf.zeros([0, 2], tf.int64),
+                                            tf.constant([], tf.string), [1, 0])}
+  candidates = {"item_id": tf.constant([[b"a"], [b"b"], [b"c"]]),
+                "item_year": tf.constant([[1990], [2000], [2010]], dtype=tf.int64)}
+  for history, expected in (([b"x", b"y"], [b"x", b"y", b"", b""]),
+                            ([], [b"", b"", b"", b""]),
+                            ([b"1", b"2", b"3", b"4", b"5"], [b"1", b"2", b"3", b"4"])):
+    rows = export._context_with_candidates(context(history), candidates, history_length=4)  # pylint: disable=protected-access
+    assert rows["history_item_ids"].numpy().tolist() == [expected] * 3
+    assert rows["user_id"].numpy().tolist() == [[b"u1"]] * 3
+    assert rows["item_id"].numpy().tolist() == [[b"a"], [b"b"], [b"c"]]
+    assert rows["item_year"].numpy().tolist() == [[1990], [2000], [2010]]

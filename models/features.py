@@ -67,6 +67,12 @@ STRING_LIST_FEATURES = (HISTORY_ITEM_IDS, ITEM_GENRES)
 RAW_FEATURES = (STRING_SCALAR_FEATURES + INT_SCALAR_FEATURES + FLOAT_SCALAR_FEATURES
                 + STRING_LIST_FEATURES)
 
+# A ranking request's two parts (the serving features, split): the user context, sent
+# once per request, and what each candidate item carries.
+CONTEXT_FEATURES = (USER_ID, HISTORY_ITEM_IDS, USER_PRIOR_COUNT, USER_PRIOR_LIKE_RATE, USER_AGE,
+                    USER_GENDER, USER_OCCUPATION)
+CANDIDATE_FEATURES = (ITEM_ID, ITEM_GENRES, ITEM_YEAR)
+
 # Lower bounds of the MovieLens 1M age buckets; ages are bucketized on these.
 AGE_BUCKET_BOUNDARIES = (1, 18, 25, 35, 45, 50, 56)
 

@@ -132,22 +132,6 @@ def raw_rows(context: history.UserRow, user_attributes: UserAttributes, items: S
   return rows
 
 
-def to_example(row: Dict) -> bytes:
-  """A raw row as the serialized tf.Example `serving_default` parses (ExampleGen's types)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  feature = {}
-  for name, value in row.items():
-    values = list(value) if name in features.STRING_LIST_FEATURES else [value]
-    if name in features.INT_SCALAR_FEATURES:
-      feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-    elif name in features.FLOAT_SCALAR_FEATURES:
-      feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    else:
-      feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
-          value=[v.encode("utf-8") for v in values]))
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 def rank(items: Sequence[str], scores: Sequence[float], seen, k: int, include_seen: bool,
          item_attributes: Dict[str, ItemAttributes]) -> Tuple[List[RankedItem], int]:
   """The k best items by score, and how many seen items were left out.
@@ -331,8 +315,9 @@ def score_int8(bundle_dir: str, rows: List[Dict]):
 def score_serving(version_dir: str, rows: List[Dict]):
   """Scores through the SavedModel's serving_default, as TF Serving does."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from models import export  # pylint: disable=g-import-not-at-top
   model = tf.saved_model.load(version_dir)
-  examples = tf.constant([to_example(row) for row in rows])
+  examples = tf.constant([export.raw_example(row) for row in rows])
   return model.signatures["serving_default"](examples=examples)["score"].numpy()
 
 

@@ -64,11 +64,11 @@ def test_raw_rows_carry_the_user_part_once_per_item_and_item_defaults():
   assert rows[1][features.ITEM_GENRES] == [features.MISSING] and rows[1][features.ITEM_YEAR] == 0
 
 
-def test_to_example_carries_every_raw_value_with_examplegens_types():
+def test_raw_example_carries_every_raw_value_with_examplegens_types():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from models import export  # pylint: disable=g-import-not-at-top
   row = recommend.raw_rows(_context(), UserAttributes(25, "F", "writer"), ["b"], ITEMS)[0]
-  record = recommend.to_example(row)
+  record = export.raw_example(row)
   assert export.parse_raw_rows([record]) == [row]
   kinds = {name: value.WhichOneof("kind") for name, value in
            tf.train.Example.FromString(record).features.feature.items()}

@@ -617,3 +617,29 @@ def test_movielens_formats_run_through_transform(tmp_path, fmt):
   assert data["format"] == fmt and data["bad_rows"] == 0
   with open(os.path.join(source, "interactions.csv")) as f:
     assert data["valid_rows"] == sum(1 for _ in f) - 1
+
+
+def test_latency_benchmark_measures_every_scorer_on_the_run(default_run, tmp_path):
+  """benchmarks/latency.py on a finished run: every scorer answered, figures consistent."""
+  run_dir, _ = default_run
+  script = os.path.join(os.path.dirname(README), "benchmarks", "latency.py")
+  output = str(tmp_path / "latency.json")
+  done = subprocess.run([sys.executable, script, "--run", run_dir, "--rounds", "20",
+                         "--output", output], capture_output=True, text=True, timeout=900,
+                        check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(output) as f:
+    result = json.load(f)
+  scorers = result["scorers"]
+  assert list(scorers) == [
+      "teacher SavedModel, serving_default", "student SavedModel, serving_default",
+      "student SavedModel, rank (context once)", "student int8 TFLite, MobileBundle.predict",
+      "student int8 TFLite, MobileBundle.rank (context once)",
+      "student int8 TFLite, interpreter only"]
+  for name, figures in scorers.items():
+    assert figures["calls"] == 20 and 0 < figures["p50_ms"] <= figures["p99_ms"], name
+    assert figures["teacher_p50_over_this"] == pytest.approx(
+        scorers["teacher SavedModel, serving_default"]["p50_ms"] / figures["p50_ms"])
+  # Loading a SavedModel costs memory; the interpreter alone is the int8 model's few KB.
+  assert scorers["teacher SavedModel, serving_default"]["peak_rss_mb_above_baseline"] > 1
+  assert "| student SavedModel, rank (context once) |" in done.stdout

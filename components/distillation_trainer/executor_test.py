@@ -153,6 +153,61 @@ def test_rest_instances_signature_matches_serving_default(distilled, transformed
   np.testing.assert_allclose(by_instances.numpy(), by_examples.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def _ranking_requests(rows, history_length):
+  """(name, context, candidates): a known user with a full history, an unknown user with a
+  short history of partly unknown items, and a known user without a history (the feature
+  left out), each with the same candidates, one of them an unknown item."""
+  known = next(r for r in rows if r[features.HISTORY_ITEM_IDS][0] != features.HISTORY_PAD)
+  known = {name: known[name] for name in features.CONTEXT_FEATURES}
+  unknown = dict(known, **{features.USER_ID: "no-such-user",
+                           features.HISTORY_ITEM_IDS: [known[features.HISTORY_ITEM_IDS][0],
+                                                       "no-such-item", "nor-this-one"],
+                           features.USER_OCCUPATION: "no-such-occupation"})
+  empty = {name: value for name, value in known.items()
+           if name != features.HISTORY_ITEM_IDS}
+  candidates = [{name: r[name] for name in features.CANDIDATE_FEATURES} for r in rows[:30]]
+  candidates.append({features.ITEM_ID: "no-such-item", features.ITEM_GENRES: ["no-such-genre"],
+                     features.ITEM_YEAR: 0})
+  assert len(known[features.HISTORY_ITEM_IDS]) == history_length
+  return [("known user", known, candidates), ("unknown user", unknown, candidates),
+          ("empty history", empty, candidates)]
+
+
+def _per_candidate_rows(context, candidates, history_length):
+  """The rows serving_default takes for the same request: the context on every row, the
+  history padded to its fixed length."""
+  history = list(context.get(features.HISTORY_ITEM_IDS, []))
+  history += [features.HISTORY_PAD] * (history_length - len(history))
+  return [dict(context, **{features.HISTORY_ITEM_IDS: history}, **candidate)
+          for candidate in candidates]
+
+
+def test_rank_signature_and_bundle_rank_equal_their_per_candidate_scores(distilled,
+                                                                        transformed_data):
+  """The context-once `rank` signature vs serving_default on the per-candidate examples;
+  MobileBundle.rank vs MobileBundle.predict on the same rows."""
+  artifacts, _ = distilled
+  rows = export.parse_raw_rows(_raw_eval_records(transformed_data, 60))
+  loaded = tf.saved_model.load(path_utils.serving_model_dir(artifacts["model"].uri))
+  bundle = export.MobileBundle(artifacts["mobile_model"].uri)
+  history_length = bundle.manifest["history_length"]
+  served = {}
+  for name, context, candidates in _ranking_requests(rows, history_length):
+    per_candidate = _per_candidate_rows(context, candidates, history_length)
+    by_examples = loaded.signatures["serving_default"](
+        examples=tf.constant([export.raw_example(r) for r in per_candidate]))["score"].numpy()
+    by_rank = loaded.signatures[export.RANK_SIGNATURE](
+        context=tf.constant(export.raw_example(context)),
+        candidates=tf.constant([export.raw_example(c) for c in candidates]))["score"].numpy()
+    np.testing.assert_allclose(by_rank, by_examples, atol=1e-5, err_msg=name)
+    np.testing.assert_array_equal(bundle.rank(context, candidates),
+                                  bundle.predict(per_candidate), err_msg=name)
+    served[name] = by_examples
+  # The three contexts are three different requests: the scores say so.
+  assert not np.allclose(served["known user"], served["unknown user"], atol=1e-3)
+  assert not np.allclose(served["known user"], served["empty history"], atol=1e-3)
+
+
 def test_warmup_requests_are_prediction_logs_the_model_answers(distilled):
   artifacts, _ = distilled
   serving_dir = path_utils.serving_model_dir(artifacts["model"].uri)
