@@ -1,13 +1,21 @@
 """The Beam graph of InteractionsExampleGen: parse, split by time, point-in-time features.
 
-Rows stream from the source files; the time-split boundaries are exact
-timestamp quantiles of the valid rows; a group-by-user computes each event's
-history from strictly earlier events; examples are written per split as
-gzipped TFRecords. Bad rows go to a quarantine file; counts, boundaries and
-cold-start shares go to a summary JSON that the executor checks afterwards.
+Rows stream from the source files, read in parallel parts (byte ranges of
+delimited text, row groups of Parquet); the time-split boundaries are timestamp
+quantiles of the valid rows, exact up to a configured row count and from a
+bounded-memory sketch above it; a group-by-user computes each event's history
+from strictly earlier events; examples are written per split as gzipped
+TFRecords. Bad rows go to a quarantine file; counts, boundaries and cold-start
+shares go to a summary JSON that the executor checks afterwards.
+
+Every step scales out on a distributed runner: no step gathers the rows, or all
+the timestamps above the exact-quantile limit, in one worker. What one worker
+holds: one user's events (GroupByUser), the set of train item ids and the side
+tables (side inputs), and per-range line counts.
 """
 
 import json
+import math
 import os
 from typing import Dict, List, Sequence
 
@@ -15,9 +23,11 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
+from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 from tfx_bsl.coders import example_coder
 
-from interactions import history
+from interactions import history, sources
+from interactions.config import ExampleGenConfig
 from interactions.sources import BadRow, InteractionSource, ItemAttributes, UserAttributes
 from models import features
 
@@ -48,27 +58,139 @@ def split_of(timestamp: int, boundaries: Sequence[int]) -> int:
   return len(boundaries)
 
 
-class _TimestampQuantiles(beam.CombineFn):
-  """Collects timestamps as numpy arrays and returns the exact split boundaries."""
+# The approximate boundaries' error bound holds up to this many rows (Beam sizes its
+# sketch for it; memory grows with its logarithm).
+APPROXIMATE_MAX_ROWS = 10**11
 
-  def __init__(self, fractions):
+
+class _Timestamps:
+  """Accumulator of _TimestampQuantiles: the timestamps themselves, or a sketch of them."""
+
+  def __init__(self, sketch=None):
+    self.count = 0
+    self.arrays: List[np.ndarray] = []  # while exact
+    self.sketch = sketch  # once approximate: the state of ApproximateQuantilesCombineFn
+
+
+class _TimestampQuantiles(beam.CombineFn):
+  """Split boundaries of the timestamps, exact or from a distributed quantile sketch.
+
+  method "exact": every timestamp is kept (numpy int64, 8 bytes a row) and the output
+  is split_boundaries of all of them. Correct at any size, but the final merge holds
+  every timestamp in one worker, so it is only for sizes where that is cheap.
+
+  method "approximate": Beam's ApproximateQuantilesCombineFn (Manku, Rajagopalan and
+  Lindsay's one-pass algorithm), whose memory does not grow with the rows. It returns
+  the values at a grid of Q + 1 evenly spaced sorted positions, Q = ceil(1 / epsilon)
+  (Beam 2.59 puts grid point i at floor((i * n - 1) / Q), 0 and Q at the minimum and
+  maximum), each within rank epsilon / 2 * n of its position. For a boundary we take
+  the grid point whose position is nearest the exact one, floor(c * n) for cumulative
+  share c as in split_boundaries: neighbouring grid points are at most ceil(n / Q)
+  apart, so the nearest is < n / (2 * Q) + 1 / 2 <= epsilon / 2 * n + 1 / 2 away. Rank
+  error in all: < epsilon * n + 1 / 2, so, ranks being whole numbers, at most
+  ceil(epsilon * n) rows, for n below APPROXIMATE_MAX_ROWS (Beam's bound holds up to the
+  size the sketch is made for). "Rank error r": the boundary is the timestamp at some
+  sorted position within r of the exact one. With n <= Q rows, which the sketch holds
+  uncompressed, the result is exact. The sketch's result depends on how the runner
+  bundles rows; the bound does not.
+
+  method "auto": exact while at most exact_max_rows timestamps have been seen, then
+  approximate. An accumulator switches as soon as it passes the limit, so the choice
+  depends only on the total count: exact if n <= exact_max_rows, else approximate.
+
+  Output: {"boundaries": [...] or None (no rows), "method": "exact" | "approximate",
+  "rank_error": the bound above (0 when exact; None from APPROXIMATE_MAX_ROWS rows on),
+  "rows": n}.
+  """
+
+  def __init__(self, fractions: Sequence[float], method: str = "exact",
+               exact_max_rows: int = 0, epsilon: float = 0.001,
+               max_rows: int = APPROXIMATE_MAX_ROWS):
     self._fractions = list(fractions)
+    self._method = method
+    self._exact_max_rows = exact_max_rows
+    self._epsilon = epsilon
+    self._max_rows = max_rows
+    self._grid = math.ceil(1 / epsilon)
+    self._sketch = ApproximateQuantilesCombineFn.create(
+        num_quantiles=self._grid + 1, epsilon=epsilon / 2, max_num_elements=max_rows,
+        input_batched=True)
 
   def create_accumulator(self):
-    return []
+    if self._method == "approximate":
+      return _Timestamps(self._sketch.create_accumulator())
+    return _Timestamps()
 
   def add_input(self, accumulator, batch):
-    accumulator.append(np.asarray(batch, dtype=np.int64))
+    array = np.asarray(batch, dtype=np.int64)
+    accumulator.count += len(array)
+    if accumulator.sketch is not None:
+      self._add_to_sketch(accumulator.sketch, array)
+    else:
+      accumulator.arrays.append(array)
+      self._switch_if_too_many(accumulator)
     return accumulator
 
   def merge_accumulators(self, accumulators):
-    return [a for acc in accumulators for a in acc]
+    # One at a time, switching to the sketch once past the limit, so that a merge never
+    # holds more than twice exact_max_rows timestamps.
+    merged = self.create_accumulator()
+    for accumulator in accumulators:
+      merged.count += accumulator.count
+      if accumulator.sketch is not None:
+        self._to_sketch(merged)
+        merged.sketch = self._sketch.merge_accumulators([merged.sketch, accumulator.sketch])
+      elif merged.sketch is not None:
+        for array in accumulator.arrays:
+          self._add_to_sketch(merged.sketch, array)
+      else:
+        merged.arrays.extend(accumulator.arrays)
+        self._switch_if_too_many(merged)
+    return merged
 
   def extract_output(self, accumulator):
-    arrays = [a for a in accumulator if len(a)]
-    if not arrays:
-      return None
-    return split_boundaries(np.concatenate(arrays), self._fractions)
+    n = accumulator.count
+    if accumulator.sketch is None:
+      arrays = [a for a in accumulator.arrays if len(a)]
+      boundaries = (split_boundaries(np.concatenate(arrays), self._fractions) if arrays
+                    else None)
+      return {"boundaries": boundaries, "method": "exact", "rank_error": 0, "rows": n}
+    boundaries = None
+    if n:
+      quantiles = self._sketch.extract_output(accumulator.sketch)
+      cumulative = np.cumsum(self._fractions)[:-1]
+      boundaries = [int(quantiles[self._grid_point(min(int(np.floor(c * n)), n - 1), n)])
+                    for c in cumulative]
+    rank_error = math.ceil(self._epsilon * n) if n < self._max_rows else None
+    return {"boundaries": boundaries, "method": "approximate", "rank_error": rank_error,
+            "rows": n}
+
+  def _grid_point(self, target: int, n: int) -> int:
+    """The grid point whose sorted position (0-based, of n) is nearest `target`."""
+    grid = self._grid
+
+    def position(point):
+      return 0 if point == 0 else min((point * n - 1) // grid, n - 1)
+
+    upper = -(-(target * grid + 1) // n)  # the first grid point at or after target
+    lower = upper - 1
+    return upper if position(upper) - target <= target - position(lower) else lower
+
+  def _switch_if_too_many(self, accumulator) -> None:
+    if self._method == "auto" and accumulator.count > self._exact_max_rows:
+      self._to_sketch(accumulator)
+
+  def _to_sketch(self, accumulator) -> None:
+    if accumulator.sketch is None:
+      accumulator.sketch = self._sketch.create_accumulator()
+      for array in accumulator.arrays:
+        self._add_to_sketch(accumulator.sketch, array)
+      accumulator.arrays = []
+
+  def _add_to_sketch(self, sketch, array: np.ndarray) -> None:
+    # Slices, so that the sketch's unbuffered list never holds a whole array of ints.
+    for start in range(0, len(array), 1 << 16):
+      self._sketch.add_input(sketch, array[start:start + (1 << 16)].tolist())
 
 
 class _BadSummary(beam.CombineFn):
@@ -189,7 +311,7 @@ def _split_parsed(row):
     yield row
 
 
-def _summary(_, boundaries, stats, parse_bad, all_bad, parsed_rows, files, source_format):
+def _summary(_, quantiles, stats, parse_bad, all_bad, parsed_rows, files, source_format):
   """parsed_rows: rows that parsed, duplicates included; all_bad: parse failures + duplicates."""
   duplicates = all_bad["count"] - parse_bad["count"]
   return json.dumps({
@@ -201,26 +323,52 @@ def _summary(_, boundaries, stats, parse_bad, all_bad, parsed_rows, files, sourc
       "duplicate_rows": duplicates,
       "bad_rows": all_bad["count"],
       "first_bad_row": all_bad["first"],
-      "boundaries": boundaries,
+      "boundaries": quantiles["boundaries"],
+      # exact | approximate; and how far (in sorted rows) each boundary may be from exact.
+      "boundary_method": quantiles["method"],
+      "boundary_rank_error": quantiles["rank_error"],
       "stats": dict(sorted(stats.items())),
   }, sort_keys=True)
 
 
+def read_interactions(pipeline: beam.Pipeline, source: InteractionSource,
+                      chunk_bytes: int) -> beam.PCollection:
+  """Every row of `source` (Interaction or BadRow), read in parts by many workers.
+
+  Files are cut into parts, sources.ReadRange (byte ranges of `chunk_bytes` for
+  delimited text, row groups for Parquet), and a Reshuffle spreads them over the
+  workers, so one big file is not read by one worker. Quarantine and duplicate
+  messages name the physical line, so a first pass counts the lines of every byte
+  range (counting bytes costs far less than parsing) and the running totals reach the
+  readers as a side input: one count per range, not per row.
+  """
+  ranges = (pipeline
+            | "FileIndices" >> beam.Create(list(range(len(source.files))))
+            | "PlanRanges" >> beam.FlatMap(source.plan_ranges, chunk_bytes)
+            | "SpreadRanges" >> beam.Reshuffle())
+  offsets = (ranges
+             | "CountLines" >> beam.FlatMap(source.scan_range)
+             | "GatherLineCounts" >> beam.combiners.ToList()
+             | "LineOffsets" >> beam.Map(sources.line_offsets))
+  return ranges | "ReadRanges" >> beam.FlatMap(source.read_range,
+                                               offsets=beam.pvalue.AsSingleton(offsets))
+
+
 def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[str, str],
-          artifact_uri: str, fractions: Sequence[float], history_length: int,
-          same_timestamp_visible: bool) -> None:
+          artifact_uri: str, config: ExampleGenConfig) -> None:
   """Adds the ExampleGen graph to `pipeline`; outputs land under the given URIs."""
-  rows = (pipeline
-          | "FileIndices" >> beam.Create(list(range(len(source.files))))
-          | "ReadRows" >> beam.FlatMap(source.read_rows))
+  rows = read_interactions(pipeline, source, config.read_chunk_bytes)
   parsed = rows | "SplitBad" >> beam.FlatMap(_split_parsed).with_outputs("bad", main="ok")
   valid = parsed.ok
 
-  boundaries = (valid
-                | "Timestamps" >> beam.Map(lambda r: r.timestamp)
-                | "BatchTimestamps" >> beam.BatchElements(min_batch_size=1024,
-                                                          max_batch_size=1 << 17)
-                | "Boundaries" >> beam.CombineGlobally(_TimestampQuantiles(fractions)))
+  quantiles = (valid
+               | "Timestamps" >> beam.Map(lambda r: r.timestamp)
+               | "BatchTimestamps" >> beam.BatchElements(min_batch_size=1024,
+                                                         max_batch_size=1 << 17)
+               | "Quantiles" >> beam.CombineGlobally(_TimestampQuantiles(
+                   config.split_fractions, config.split_quantiles,
+                   config.exact_quantiles_max_rows, config.quantile_epsilon)))
+  boundaries = quantiles | "Boundaries" >> beam.Map(lambda q: q["boundaries"])
   boundaries_side = beam.pvalue.AsSingleton(boundaries)
   train_items = (valid
                  | "TrainRows" >> beam.Filter(lambda r, b: b is not None and r.timestamp < b[0],
@@ -232,7 +380,7 @@ def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[s
               | "KeyByUser" >> beam.Map(lambda r: (r.user, r))
               | "GroupByUser" >> beam.GroupByKey()
               | "PointInTimeFeatures" >> beam.ParDo(
-                  _UserExamplesFn(source, history_length, same_timestamp_visible),
+                  _UserExamplesFn(source, config.history_length, config.same_timestamp_visible),
                   boundaries=boundaries_side,
                   train_items=beam.pvalue.AsDict(train_items)).with_outputs(
                       "bad", "stats", main="examples"))
@@ -260,7 +408,8 @@ def build(pipeline: beam.Pipeline, source: InteractionSource, split_uris: Dict[s
   _ = (pipeline
        | "SummarySeed" >> beam.Create([None])
        | "Summary" >> beam.Map(
-           _summary, boundaries=boundaries_side, stats=beam.pvalue.AsDict(stats),
+           _summary, quantiles=beam.pvalue.AsSingleton(quantiles),
+           stats=beam.pvalue.AsDict(stats),
            parse_bad=beam.pvalue.AsSingleton(parse_bad),
            all_bad=beam.pvalue.AsSingleton(bad_summary),
            parsed_rows=beam.pvalue.AsSingleton(parsed_count),

@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 from models.dataclass_json import Section, knob
 
 DATA_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "csv", "parquet")
+SPLIT_QUANTILE_METHODS = ("auto", "exact", "approximate")
 
 
 @dataclasses.dataclass
@@ -78,7 +79,8 @@ class SyntheticConfig(Section):
 
 @dataclasses.dataclass
 class ExampleGenConfig(Section):
-  """InteractionsExampleGen: time split and point-in-time features."""
+  """InteractionsExampleGen: time split, point-in-time features and how its Beam graph
+  reads and splits at scale."""
   # Consecutive time ranges by timestamp quantile: train, eval, test.
   split_fractions: Tuple[float, float, float] = (0.8, 0.1, 0.1)
   # The last N item ids of the user before each event; the schema's history shape
@@ -86,6 +88,17 @@ class ExampleGenConfig(Section):
   history_length: int = 20
   # False: events of a user in the same second do not see each other.
   same_timestamp_visible: bool = False
+  # How the split boundaries are found. exact: every timestamp in one worker's memory
+  # (8 bytes a row). approximate: Beam's distributed quantile sketch; each boundary is
+  # within ceil(quantile_epsilon * rows) sorted positions of the exact one (the
+  # ingestion summary states the bound). auto: exact up to exact_quantiles_max_rows rows,
+  # approximate above.
+  split_quantiles: str = "auto"
+  exact_quantiles_max_rows: int = 10_000_000
+  quantile_epsilon: float = 0.001
+  # Delimited interaction files are read in byte ranges of this size, each by one worker
+  # (Parquet files by row group).
+  read_chunk_bytes: int = 64 * 1024 * 1024
 
   def validate(self, where: str) -> None:
     fractions = self.split_fractions
@@ -96,3 +109,16 @@ class ExampleGenConfig(Section):
     if self.history_length < 1:
       raise ValueError(f"{knob(where, 'history_length')} must be >= 1, got "
                        f"{self.history_length}")
+    if self.split_quantiles not in SPLIT_QUANTILE_METHODS:
+      raise ValueError(f"{knob(where, 'split_quantiles')} must be one of "
+                       f"{', '.join(SPLIT_QUANTILE_METHODS)}, got {self.split_quantiles!r}")
+    if self.exact_quantiles_max_rows < 0:
+      raise ValueError(f"{knob(where, 'exact_quantiles_max_rows')} must be >= 0, got "
+                       f"{self.exact_quantiles_max_rows}")
+    # Below 1e-6 the sketch's output list (1 / epsilon values) gets large for nothing.
+    if not 1e-6 <= self.quantile_epsilon < 1:
+      raise ValueError(f"{knob(where, 'quantile_epsilon')} must be in [1e-06, 1), got "
+                       f"{self.quantile_epsilon}")
+    if self.read_chunk_bytes < 1:
+      raise ValueError(f"{knob(where, 'read_chunk_bytes')} must be >= 1, got "
+                       f"{self.read_chunk_bytes}")

@@ -28,9 +28,7 @@ def generate_examples(input_base: str, data_config: DataConfig, gen_config: Exam
                "in side tables", ", ".join(source.files), source.format,
                len(source.users), len(source.items))
   with make_pipeline() as pipeline:
-    beam_transforms.build(pipeline, source, split_uris, artifact_uri,
-                          gen_config.split_fractions, gen_config.history_length,
-                          gen_config.same_timestamp_visible)
+    beam_transforms.build(pipeline, source, split_uris, artifact_uri, gen_config)
 
   summary = beam_transforms.read_summary(artifact_uri)
   check_summary(summary, data_config.max_bad_row_fraction, source.files)

@@ -5,11 +5,13 @@ timestamp` plus a rating (explicit) or a 0/1 label (implicit); optional user
 attributes (age, gender, occupation) and item attributes (genres, year).
 
 `detect_source` looks at a folder and returns an `InteractionSource`: a small,
-picklable description that Beam workers use to stream interaction rows
-(`read_rows`) with their file and line numbers. User and item tables are small
-and read eagerly; a malformed table row raises at once, naming file, line and
-column. Malformed interaction rows are not raised: they come back as `BadRow`s
-so the caller can count and quarantine them.
+picklable description that Beam workers use to stream interaction rows with
+their file and line numbers, either a whole file at a time (`read_rows`) or in
+parts that many workers read in parallel (`plan_ranges`, `scan_range`,
+`read_range`: byte ranges of delimited text, row groups of Parquet). User and
+item tables are small and read eagerly; a malformed table row raises at once,
+naming file, line and column. Malformed interaction rows are not raised: they
+come back as `BadRow`s so the caller can count and quarantine them.
 
 Every file is read through `tf.io.gfile`, so the data folder may be a local path or
 any URI TensorFlow has a filesystem for (gs:// on Kubeflow). TensorFlow is imported
@@ -19,9 +21,10 @@ only when a folder is read: the CLI imports this module for its types and errors
 import csv
 import dataclasses
 import io
+import logging
 import os
 import re
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from models import features
 
@@ -43,16 +46,21 @@ def _gfile():
 
 
 class _GFileStream(io.RawIOBase):
-  """A GFile opened for reading as a raw binary stream.
+  """A GFile opened for reading as a raw binary stream, optionally only bytes [start, end).
 
   GFile alone is not enough: pyarrow needs `closed`, and Python's text layer needs a
   buffered stream. Wrapped in io.BufferedReader and io.TextIOWrapper it reads as
-  `open` does (same decoding, same newline handling, same line numbers).
+  `open` does (same decoding, same newline handling, same line numbers). With `end`,
+  reading stops there as if the file ended (one worker's part of a file).
   """
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, start: int = 0, end: Optional[int] = None):
     super().__init__()
     self._file = _gfile().GFile(path, "rb")
+    if start:
+      self._file.seek(start)
+    self._position = start
+    self._end = end
 
   def readable(self) -> bool:
     return True
@@ -61,16 +69,21 @@ class _GFileStream(io.RawIOBase):
     return True
 
   def readinto(self, buffer) -> int:
-    data = self._file.read(len(buffer))
+    size = len(buffer)
+    if self._end is not None:
+      size = max(0, min(size, self._end - self._position))
+    data = self._file.read(size) if size else b""
     buffer[:len(data)] = data
+    self._position += len(data)
     return len(data)
 
   def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
     self._file.seek(offset, whence)
-    return self._file.tell()
+    self._position = self._file.tell()
+    return self._position
 
   def tell(self) -> int:
-    return self._file.tell()
+    return self._position
 
   def close(self) -> None:
     if not self.closed:
@@ -78,13 +91,20 @@ class _GFileStream(io.RawIOBase):
     super().close()
 
 
-def _open_binary(path: str) -> io.BufferedReader:
-  return io.BufferedReader(_GFileStream(path), buffer_size=1 << 20)
+def _open_binary(path: str, start: int = 0, end: Optional[int] = None,
+                 buffer_size: int = 1 << 20) -> io.BufferedReader:
+  return io.BufferedReader(_GFileStream(path, start, end), buffer_size=buffer_size)
 
 
-def _open_text(path: str, encoding: str) -> io.TextIOWrapper:
-  """Like open(path, encoding=encoding, newline=""), for local paths and URIs alike."""
-  return io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="")
+def _open_text(path: str, encoding: str, start: int = 0, end: Optional[int] = None,
+               buffer_size: int = 1 << 20) -> io.TextIOWrapper:
+  """Like open(path, encoding=encoding, newline=""), for local paths and URIs alike.
+
+  With start/end: only those bytes, as if they were the whole file; `start` must be
+  where a line starts, so that no character is cut in two.
+  """
+  return io.TextIOWrapper(_open_binary(path, start, end, buffer_size), encoding=encoding,
+                          newline="")
 
 
 def _is_file(path: str) -> bool:
@@ -129,6 +149,68 @@ class BadRow:
 
   def describe(self) -> str:
     return f"{self.file}, line {self.line}, column {self.column!r}: {self.reason}"
+
+
+class ReadRange(NamedTuple):
+  """A part of one interactions file that one worker reads (see InteractionSource.read_range).
+
+  Delimited text: bytes [start, end); Parquet: row groups [start, end). `total` is the
+  file's size in bytes or its number of row groups, so a range knows whether it is the
+  whole file.
+  """
+  file_index: int
+  start: int
+  end: int
+  total: int
+
+  @property
+  def whole_file(self) -> bool:
+    return self.start == 0 and self.end == self.total
+
+
+class RangeScan(NamedTuple):
+  """What the line-counting pass found in one byte range of a delimited text file."""
+  file_index: int
+  start: int  # the range's first byte
+  lines: int  # line ends among the lines that start in the range
+  # A CSV line there ends inside a quoted field (the record goes on in the next line).
+  record_spans_lines: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class LineOffsets:
+  """The side input of read_range: where each byte range's lines sit in their file."""
+  # (file index, range start) -> lines of the file before the range's first line.
+  lines_before: Dict[Tuple[int, int], int]
+  # Files whose CSV records span lines: read whole, by the range that starts at 0.
+  whole_files: FrozenSet[int] = frozenset()
+
+
+def line_offsets(scans: Iterable[RangeScan]) -> LineOffsets:
+  """Cumulative line counts of the ranges of each file, in file order."""
+  by_file: Dict[int, List[RangeScan]] = {}
+  for scan in scans:
+    by_file.setdefault(scan.file_index, []).append(scan)
+  lines_before, whole_files = {}, set()
+  for file_index, file_scans in by_file.items():
+    before = 0
+    for scan in sorted(file_scans, key=lambda each: each.start):
+      lines_before[(file_index, scan.start)] = before
+      before += scan.lines
+      if scan.record_spans_lines:
+        whole_files.add(file_index)
+  return LineOffsets(lines_before, frozenset(whole_files))
+
+
+def read_in_ranges(source: "InteractionSource",
+                   chunk_bytes: int) -> Iterator[Union[Interaction, BadRow]]:
+  """Every row of `source`, range by range as ExampleGen's Beam graph reads them, in one
+  process and in file order; what `read_rows` gives file by file."""
+  ranges = [read_range for index in range(len(source.files))
+            for read_range in source.plan_ranges(index, chunk_bytes)]
+  offsets = line_offsets(scan for read_range in ranges for scan in source.scan_range(read_range))
+  for read_range in ranges:
+    yield from source.read_range(read_range, offsets)
 
 
 @dataclasses.dataclass
@@ -181,6 +263,95 @@ class InteractionSource:
     name = os.path.basename(path)
     for line, fields, text in _iter_fields(self, path):
       yield self._parse(fields, name, file_index, line, text)
+
+  def plan_ranges(self, file_index: int, chunk_bytes: int) -> List[ReadRange]:
+    """The parts of one file that workers read in parallel.
+
+    Delimited text: consecutive byte ranges of `chunk_bytes` (the last one shorter).
+    Parquet: one range per row group, its natural unit (`chunk_bytes` does not apply).
+    """
+    path = self.files[file_index]
+    if self.delimiter == "parquet":
+      import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+      with _open_binary(path) as f:
+        groups = pq.ParquetFile(f).metadata.num_row_groups
+      return [ReadRange(file_index, group, group + 1, groups) for group in range(groups)]
+    size = _size(path)
+    return [ReadRange(file_index, start, min(start + chunk_bytes, size), size)
+            for start in range(0, size, chunk_bytes)]
+
+  def scan_range(self, read_range: ReadRange) -> Iterator[RangeScan]:
+    """The line-counting pass over one byte range; `line_offsets` adds the counts up.
+
+    Counting bytes is far cheaper than parsing, so the ranges of a file are counted in
+    parallel before they are read, and each reader then knows the physical line number
+    of its first line. Parquet ranges and a file read in one range need no count and
+    yield nothing.
+
+    For CSV it also checks that every line is a whole record: a quoted field may hold a
+    line break, and a range that starts inside such a field would parse the rest of
+    the field as a record of its own. Only lines with a quote character are checked
+    (each parsed alone, strictly); if one ends inside a quoted field, the whole file is
+    read by one worker, as before splitting. Lines with a stray quote the strict parser
+    refuses are treated the same way: that costs parallelism, never correctness.
+    """
+    if self.delimiter == "parquet" or read_range.whole_file:
+      return
+    path = self.files[read_range.file_index]
+    start, end = self._lines_of(path, read_range)
+    with _open_binary(path, start, end) as f:
+      lines, quotes = _count_line_ends(f)
+    spans = False
+    if quotes and self.delimiter == ",":
+      spans = _has_record_spanning_lines(path, self.encoding, start, end)
+      if spans:
+        logging.warning(
+            "%s: a quoted CSV field goes on past the end of a line (bytes %d-%d); the file "
+            "is read whole by one worker, not in byte ranges", os.path.basename(path),
+            start, end)
+    yield RangeScan(read_range.file_index, read_range.start, lines, spans)
+
+  def read_range(self, read_range: ReadRange,
+                 offsets: LineOffsets) -> Iterator[Union[Interaction, BadRow]]:
+    r"""Streams the rows of one ReadRange, with the file's line (or Parquet row) numbers.
+
+    Delimited text: the rows of the lines that START in bytes [start, end), the
+    text-split rule of Hadoop and Beam: a range that starts inside a line leaves that line
+    to the range before, and the line that crosses `end` is read to its end, so every
+    line is read exactly once. Lines end where Python's text layer ends them ('\n',
+    '\r\n' or a lone '\r'), as `read_rows` reads them. `offsets` (line_offsets over the
+    scan_range of every range) numbers the first line; only the file's first line is a
+    header.
+
+    Parquet: the rows of the range's row groups, numbered from 1 at the file's first row.
+    """
+    path = self.files[read_range.file_index]
+    name = os.path.basename(path)
+    if self.delimiter == "parquet":
+      for line, fields, text in _iter_parquet_fields(path, read_range.start, read_range.end):
+        yield self._parse(fields, name, read_range.file_index, line, text)
+      return
+    if read_range.whole_file or read_range.file_index in offsets.whole_files:
+      if read_range.start == 0:
+        yield from self.read_rows(read_range.file_index)
+      return
+    start, end = self._lines_of(path, read_range)
+    if start >= end:
+      return  # one line covers the range; the range before reads it
+    first_line = 1 + offsets.lines_before[(read_range.file_index, read_range.start)]
+    header = None
+    if self.header and self.delimiter == ",":
+      with _open_text(path, self.encoding, buffer_size=1 << 16) as f:
+        header = [h.strip() for h in next(csv.reader(f), [])]
+    for line, fields, text in _iter_range_fields(self, path, start, end, first_line, header):
+      yield self._parse(fields, name, read_range.file_index, line, text)
+
+  @staticmethod
+  def _lines_of(path: str, read_range: ReadRange) -> Tuple[int, int]:
+    """Bytes [first, last) of the lines that start in a byte range."""
+    with _open_binary(path, buffer_size=1 << 16) as f:
+      return (_line_start(f, read_range.start, read_range.total),
+              _line_start(f, read_range.end, read_range.total))
 
   def _parse(self, fields, name: str, file_index: int, line: int,
              text: str) -> Union[Interaction, BadRow]:
@@ -267,6 +438,104 @@ def _iter_fields(source: InteractionSource, path: str):
       if not text.strip():
         continue
       yield line_number, text.split(source.delimiter), text
+
+
+def _iter_parquet_fields(path: str, first_group: int, end_group: int):
+  """Like _iter_fields, for row groups [first_group, end_group) of a Parquet file."""
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  with _open_binary(path) as f:
+    parquet = pq.ParquetFile(f)
+    # Row numbers go on across row groups: the rows of the groups before come first.
+    row = sum(parquet.metadata.row_group(g).num_rows for g in range(first_group))
+    for batch in parquet.iter_batches(batch_size=65536,
+                                      row_groups=list(range(first_group, end_group))):
+      for record in batch.to_pylist():
+        row += 1
+        yield row, {k: (None if v is None else str(v)) for k, v in record.items()}, str(record)
+
+
+def _iter_range_fields(source: InteractionSource, path: str, start: int, end: int,
+                       first_line: int, header: Optional[List[str]]):
+  """Like _iter_fields, for the lines in bytes [start, end) (whole lines, the first numbered
+  `first_line`); `header`: the CSV's column names, read from the file's first line."""
+  with _open_text(path, source.encoding, start, end) as f:
+    if source.delimiter == ",":
+      reader = csv.reader(f)
+      for fields in reader:
+        # scan_range made sure each line is one record, so line_num counts lines here too.
+        line = first_line + reader.line_num - 1
+        if source.header and line == 1:
+          continue
+        if not fields or fields == [""]:
+          continue
+        record = dict(zip(header, fields)) if header else fields
+        yield line, record, ",".join(fields)
+      return
+    for line, raw in enumerate(f, start=first_line):
+      text = raw.rstrip("\r\n")
+      if source.header and line == 1:
+        continue
+      if not text.strip():
+        continue
+      yield line, text.split(source.delimiter), text
+
+
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def _line_start(f: io.BufferedReader, position: int, size: int) -> int:
+  r"""The first offset >= position at which a line starts (size if none).
+
+  A line starts at 0 and after each line end: '\n', '\r\n' or a lone '\r', as Python's
+  text layer (newline="") splits lines. Reads from position - 1 to the next line end.
+  """
+  if position <= 0:
+    return 0
+  if position >= size:
+    return size
+  f.seek(position - 1)
+  offset = position - 1
+  while True:
+    block = f.read(1 << 16)
+    if not block:
+      return size
+    found = _LINE_END.search(block)
+    if found is None:
+      offset += len(block)
+      continue
+    index = found.start()
+    if block[index:index + 1] == b"\n":
+      return offset + index + 1
+    # A '\r': the line end is two bytes if a '\n' follows, possibly in the next block.
+    following = block[index + 1:index + 2] or f.read(1)
+    return offset + index + (2 if following == b"\n" else 1)
+
+
+def _count_line_ends(f: io.BufferedReader) -> Tuple[int, int]:
+  """(line ends as _line_start sees them, quote characters) in a binary stream."""
+  line_ends = quotes = 0
+  previous = b""
+  for block in iter(lambda: f.read(1 << 20), b""):
+    line_ends += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+    if previous == b"\r" and block[:1] == b"\n":
+      line_ends -= 1  # a '\r\n' cut by the block boundary is one line end, not two
+    previous = block[-1:]
+    quotes += block.count(b'"')
+  return line_ends, quotes
+
+
+def _has_record_spanning_lines(path: str, encoding: str, start: int, end: int) -> bool:
+  """Whether a line in bytes [start, end) is not a whole CSV record on its own."""
+  with _open_text(path, encoding, start, end) as f:
+    for line in f:
+      if '"' not in line:
+        continue
+      try:
+        for _ in csv.reader([line], strict=True):
+          pass
+      except csv.Error:
+        return True
+  return False
 
 
 # --- Side tables ----------------------------------------------------------------
@@ -536,5 +805,28 @@ def _check_not_empty(source: InteractionSource) -> None:
   for path in source.files:
     if _size(path) == 0:
       raise DataError(f"{path} is empty: no interaction rows")
-  if source.count_rows() == 0:
+  if not any(_has_rows(source, path) for path in source.files):
     raise DataError(f"{', '.join(source.files)}: no interaction rows (only a header or blank)")
+
+
+def _has_rows(source: InteractionSource, path: str) -> bool:
+  """count_rows() > 0 for one non-empty file, without reading it all.
+
+  The executor checks this before its Beam pipeline starts: reading the whole file there
+  would be a pass over all the data in one process.
+  """
+  if source.delimiter == "parquet":
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    with _open_binary(path) as f:
+      return pq.ParquetFile(f).metadata.num_rows > 0
+  if not source.header:
+    return True
+  # A second line exists when something follows the first '\n'.
+  with _open_binary(path, buffer_size=1 << 16) as f:
+    offset = 0
+    for block in iter(lambda: f.read(1 << 16), b""):
+      newline = block.find(b"\n")
+      if newline >= 0:
+        return offset + newline + 1 < _size(path)
+      offset += len(block)
+  return False
