@@ -229,7 +229,9 @@ def markdown(result: Dict) -> List[str]:
            f"one thread, {result['rounds']:,} interleaved rounds (`benchmarks/latency.py`).", "",
            "| scorer | p50 ms | p99 ms | teacher p50 / this | teacher p99 / this | "
            "peak RSS MB (above baseline) |", "| --- | --- | --- | --- | --- | --- |"]
-  for name, figures in result["scorers"].items():
+  for name in sorted(result["scorers"], key=lambda n: SCORERS.index(n) if n in SCORERS
+                     else len(SCORERS)):  # the JSON comes back with sorted keys
+    figures = result["scorers"][name]
     lines.append(f"| {name} | {figures['p50_ms']:.3f} | {figures['p99_ms']:.3f} | "
                  f"{figures['teacher_p50_over_this']:.1f}x | "
                  f"{figures['teacher_p99_over_this']:.1f}x | "
