@@ -16,7 +16,7 @@ PYTHON310 := $(shell if python3.10 -c 'import sys' >/dev/null 2>&1; then command
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-fast bench bench-latency clean
+.PHONY: venv run test test-fast bench bench-latency bench-scale clean
 
 $(STAMP): setup.py constraints.txt
 	@if [ ! -x "$(PY)" ]; then \
@@ -48,6 +48,10 @@ bench: venv
 RUN ?= runs/default
 bench-latency: venv
 	$(PY) benchmarks/latency.py --run $(RUN) $(ARGS)
+
+# Seconds and peak memory per component at 1e5, 1e6 and 3e6 interactions (about 1.5 hours).
+bench-scale: venv
+	$(PY) benchmarks/scale.py $(ARGS)
 
 clean:
 	rm -rf runs

@@ -34,6 +34,8 @@ setup(
         "nbclient>=0.11,<0.12",
         "nbformat>=5.11,<6",
         "ipykernel>=7.3,<8",
+        # benchmarks/scale.py samples the memory of a run's process tree.
+        "psutil>=7.2,<8",
     ]},
     entry_points={"console_scripts": ["distillrec=pipeline.cli:main"]},
 )

@@ -1,0 +1,38 @@
+"""The benchmark scripts' own arithmetic (benchmarks/ holds scripts, not a package)."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "benchmarks"))
+import latency  # pylint: disable=wrong-import-position
+import scale  # pylint: disable=wrong-import-position
+
+MB = 2**20
+
+
+def test_a_components_peak_is_the_largest_sample_while_it_ran():
+  samples = [(10.0, 100 * MB), (10.5, 300 * MB), (11.0, 200 * MB), (12.0, 900 * MB)]
+  assert scale.peak_within(samples, 10.2, 11.5) == 300
+  # A component shorter than the sampling interval gets the nearest sample.
+  assert scale.peak_within(samples, 11.6, 11.7) == 900
+  assert scale.peak_within([], 0, 1) != scale.peak_within([], 0, 1)  # NaN
+
+
+def test_growth_is_one_when_time_grows_like_the_data():
+  runs = [{"interactions": 100, "components": {"A": {"seconds": 2.0}, "B": {"seconds": 5.0}}},
+          {"interactions": 1000, "components": {"A": {"seconds": 20.0}, "B": {"seconds": 6.0}}},
+          {"interactions": 3000, "components": {"A": {"seconds": 90.0}}}]
+  assert scale.growth(runs, "A", "seconds") == pytest.approx([1.0, 1.5])
+  first, missing = scale.growth(runs, "B", "seconds")
+  assert first == pytest.approx(0.12) and missing != missing
+
+
+def test_interleaved_calls_every_scorer_in_a_rotating_order():
+  order = []
+  calls = {name: (lambda n=name: order.append(n)) for name in "abc"}
+  figures = latency.interleaved(calls, rounds=3, warmup=0)
+  assert order == list("abcbcacab")
+  assert all(f["calls"] == 3 and f["p50_ms"] <= f["p99_ms"] for f in figures.values())
