@@ -143,10 +143,11 @@ def markdown(runs: List[Dict]) -> List[str]:
                  + " | " + " | ".join("-" if v is None else f"{v:,.0f}" for v in memory)
                  + " | " + " | ".join(f"{g:.2f}" for g in growth(runs, node, "seconds"))
                  + " |")
+  wall_growth = [(b["wall_seconds"] / a["wall_seconds"]) / (b["interactions"] / a["interactions"])
+                 for a, b in zip(runs, runs[1:])]
   lines.append("| **whole run (wall)** | " + " | ".join(f"{r['wall_seconds']:.0f}" for r in runs)
                + " | " + " | ".join(f"{r['peak_rss_mb']:,.0f}" for r in runs) + " | "
-               + " | ".join(f"{b['wall_seconds'] / a['wall_seconds'] / (b['interactions'] / a['interactions']):.2f}"
-                            for a, b in zip(runs, runs[1:])) + " |")
+               + " | ".join(f"{g:.2f}" for g in wall_growth) + " |")
   return lines
 
 
