@@ -105,12 +105,20 @@ def test_report_has_the_three_models_with_their_files(default_run):
     saved = json.load(f)
   teacher, student, int8 = saved["models"]
   assert student["parameters"] < 0.1 * teacher["parameters"]
-  assert int8["bytes"] < student["bytes"] < teacher["bytes"]
-  assert abs(student["sparsity"] - 0.8) < 0.01
+  assert int8["bytes"] < student["bytes"]
   bundle = saved["artifacts"]["student int8 bundle"]
   assert {"model.tflite", "manifest.json", "vocabularies"} <= set(os.listdir(bundle))
   serving = os.path.join(saved["artifacts"]["student SavedModel"], "Format-Serving")
   assert os.path.exists(os.path.join(serving, "assets.extra", "tf_serving_warmup_requests"))
+  # The teacher's figure is its variables; the student's is its whole SavedModel, whose
+  # graph (four signatures, the Transform graph in each) is ~2.6 MB at any data size. On
+  # this small run the teacher's tables are as small as that graph, so the student's
+  # variables are what compare.
+  student_variables = sum(os.path.getsize(os.path.join(folder, name))
+                          for folder, _, names in os.walk(os.path.join(serving, "variables"))
+                          for name in names)
+  assert student_variables < teacher["bytes"]
+  assert abs(student["sparsity"] - 0.8) < 0.01
 
 
 def test_mlmd_has_a_complete_execution_per_component(default_run):
