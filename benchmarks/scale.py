@@ -51,7 +51,7 @@ class TreeMemorySampler(threading.Thread):
           try:
             total += process.memory_info().rss
           except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
+            continue  # a worker that exited between the listing and the read holds nothing
       except psutil.NoSuchProcess:
         return
       self.samples.append((time.time(), total))

@@ -410,13 +410,7 @@ def _parse_label(raw) -> Optional[int]:
 def _iter_fields(source: InteractionSource, path: str):
   """Yields (line number, fields, raw text) for each data row of an interactions file."""
   if source.delimiter == "parquet":
-    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-    row = 0
-    with _open_binary(path) as f:
-      for batch in pq.ParquetFile(f).iter_batches(batch_size=65536):
-        for record in batch.to_pylist():
-          row += 1
-          yield row, {k: (None if v is None else str(v)) for k, v in record.items()}, str(record)
+    yield from _iter_parquet_fields(path)
     return
   with _open_text(path, source.encoding) as f:
     if source.delimiter == ",":
@@ -431,20 +425,29 @@ def _iter_fields(source: InteractionSource, path: str):
         record = dict(zip(header, fields)) if header else fields
         yield reader.line_num, record, ",".join(fields)
       return
-    for line_number, raw in enumerate(f, start=1):
-      text = raw.rstrip("\r\n")
-      if source.header and line_number == 1:
-        continue
-      if not text.strip():
-        continue
-      yield line_number, text.split(source.delimiter), text
+    yield from _delimited_lines(source, f, first_line=1)
 
 
-def _iter_parquet_fields(path: str, first_group: int, end_group: int):
-  """Like _iter_fields, for row groups [first_group, end_group) of a Parquet file."""
+def _delimited_lines(source: InteractionSource, lines, first_line: int):
+  """(line number, fields, text) of the data rows among text `lines` (delimiter not ","),
+  numbered from first_line; the file's line 1 is the header if it has one."""
+  for line, raw in enumerate(lines, start=first_line):
+    text = raw.rstrip("\r\n")
+    if source.header and line == 1:
+      continue
+    if not text.strip():
+      continue
+    yield line, text.split(source.delimiter), text
+
+
+def _iter_parquet_fields(path: str, first_group: int = 0, end_group: Optional[int] = None):
+  """Like _iter_fields, for row groups [first_group, end_group) of a Parquet file (all of
+  them by default)."""
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   with _open_binary(path) as f:
     parquet = pq.ParquetFile(f)
+    if end_group is None:
+      end_group = parquet.metadata.num_row_groups
     # Row numbers go on across row groups: the rows of the groups before come first.
     row = sum(parquet.metadata.row_group(g).num_rows for g in range(first_group))
     for batch in parquet.iter_batches(batch_size=65536,
@@ -471,13 +474,7 @@ def _iter_range_fields(source: InteractionSource, path: str, start: int, end: in
         record = dict(zip(header, fields)) if header else fields
         yield line, record, ",".join(fields)
       return
-    for line, raw in enumerate(f, start=first_line):
-      text = raw.rstrip("\r\n")
-      if source.header and line == 1:
-        continue
-      if not text.strip():
-        continue
-      yield line, text.split(source.delimiter), text
+    yield from _delimited_lines(source, f, first_line)
 
 
 _LINE_END = re.compile(rb"[\r\n]")
@@ -531,8 +528,7 @@ def _has_record_spanning_lines(path: str, encoding: str, start: int, end: int) -
       if '"' not in line:
         continue
       try:
-        for _ in csv.reader([line], strict=True):
-          pass
+        list(csv.reader([line], strict=True))  # parsing is the check
       except csv.Error:
         return True
   return False
