@@ -92,7 +92,8 @@ def trained_teacher(transformed_data, tmp_path_factory):
   model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
   model.uri, model_run.uri = os.path.join(folder, "model"), os.path.join(folder, "model_run")
   teacher_config = TeacherConfig(training=TrainingConfig(
-      max_epochs=4, early_stopping_patience=2, batch_size=256))
+      max_epochs=4, early_stopping_patience=2, batch_size=256, early_stopping_min_delta=0.001,
+      lr_decay_factor=0.5, lr_decay_patience=1, lr_decay_min_delta=0.001))
   executor.Executor().Do(
       {"examples": [transformed_data.transformed_examples],
        "transform_graph": [transformed_data.transform_graph]},

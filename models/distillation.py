@@ -14,7 +14,7 @@ adds hint_weight * hint_loss.
 
 import logging
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -192,9 +192,10 @@ def prune(model: keras.Model, target_sparsity: float, end_step: int,
   """Wraps the Embedding and Dense layers (PRUNED_LAYERS[layers]) with prune_low_magnitude
   (PolynomialDecay initial_sparsity -> target over end_step steps)."""
   kinds = PRUNED_LAYERS[layers]
+  end_step, frequency = ramp_steps(end_step, frequency)
   schedule = tfmot.sparsity.keras.PolynomialDecay(
       initial_sparsity=initial_sparsity, final_sparsity=target_sparsity, begin_step=0,
-      end_step=max(end_step, 1), frequency=max(1, min(frequency, end_step or 1)))
+      end_step=end_step, frequency=frequency)
 
   def wrap(layer):
     if isinstance(layer, kinds):
@@ -202,6 +203,20 @@ def prune(model: keras.Model, target_sparsity: float, end_step: int,
     return layer  # reused as is: trained weights carry over
 
   return keras.models.clone_model(model, clone_function=wrap)
+
+
+def ramp_steps(end_step: int, frequency: int) -> Tuple[int, int]:
+  """(end_step, frequency) of a pruning ramp whose last mask update lands on its target.
+
+  PolynomialDecay updates the masks only at multiples of `frequency` up to end_step: with
+  end_step = 117 and frequency 50 (3 epochs of 39 steps) the last update is at step 100,
+  below the target sparsity, and none follows. The ramp ends instead at the last multiple
+  of frequency (never later than asked); a ramp shorter than frequency updates every step.
+  """
+  end_step, frequency = max(end_step, 1), max(frequency, 1)
+  if end_step < frequency:
+    return end_step, 1
+  return end_step // frequency * frequency, frequency
 
 
 def strip_pruning(model: keras.Model) -> keras.Model:
@@ -487,10 +502,10 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   if config.hint_weight > 0:
     trainer = HintDistiller(model, teacher_widths or {}, config.hint_weight)
   compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature)
-  history = training.fit(trainer, train, evaluation, training_config,
-                         os.path.join(log_dir, "distill"), "student")
-  stages["distill"] = {"epochs": len(history.history["loss"]),
-                       "best_eval_auc": float(max(history.history["val_auc"]))}
+  history, best_epoch = training.fit(trainer, train, evaluation, training_config,
+                                     os.path.join(log_dir, "distill"), "student")
+  stages["distill"] = {"epochs": len(history.history["loss"]), "best_epoch": best_epoch,
+                       "best_eval_auc": float(history.history["val_auc"][best_epoch - 1])}
   if config.hint_weight > 0:
     stages["distill"]["final_hint_loss"] = float(history.history["hint_loss"][-1])
 

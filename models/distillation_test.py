@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from models import distillation, inputs, metrics, student
@@ -324,3 +325,22 @@ def test_teacher_outputs_computed_once_equal_the_live_teacher_on_every_shuffled_
                          for k, v in features.items()})
       np.testing.assert_allclose(targets[:, 1], live["logit"], rtol=1e-5, atol=1e-6)
       np.testing.assert_array_equal(targets[:, 2:], live["user_vector"])
+
+
+@pytest.mark.parametrize("end_step, frequency, expected", [
+    (117, 50, (100, 50)),  # 3 epochs of 39 steps: the last update at 100 reaches the target
+    (468, 50, (450, 50)),
+    (100, 50, (100, 50)),
+    (30, 50, (30, 1)),
+    (0, 50, (1, 1)),
+])
+def test_pruning_ramp_ends_on_a_mask_update(end_step, frequency, expected):
+  assert distillation.ramp_steps(end_step, frequency) == expected
+  end, every = expected
+  schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=end,
+                                                  frequency=every)
+  updates = [step for step in range(end_step + 200)
+             if bool(schedule(tf.constant(step, tf.int64))[0])]
+  # The last mask update sets the target sparsity itself.
+  assert updates[-1] == end
+  assert float(schedule(tf.constant(updates[-1], tf.int64))[1]) == pytest.approx(0.5)

@@ -141,11 +141,12 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
       inputs.make_dataset(train_files, spec, 4 * training_config.batch_size, False, seed),
       teacher_fn, student.cast_ids, list(teacher_widths)))
   train_rows = len(train_arrays[1])
-  steps_per_epoch = -(-train_rows // training_config.batch_size)
-  train = inputs.shuffled_batches(train_arrays, training_config.batch_size, seed,
-                                  training_config.shuffle_buffer)
-  logging.info("DistillationTrainer: %d train rows in memory, %d steps an epoch", train_rows,
-               steps_per_epoch)
+  batch_size, learning_rate = training_config.batch_for(train_rows)
+  steps_per_epoch = -(-train_rows // batch_size)
+  train = inputs.shuffled_batches(train_arrays, batch_size, seed, training_config.shuffle_buffer)
+  logging.info("DistillationTrainer: %d train rows in memory, batches of %d (%d steps an "
+               "epoch), learning rate %g", train_rows, batch_size, steps_per_epoch,
+               learning_rate)
   # The eval split is read in the same order every epoch: its teacher outputs are kept.
   evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn, student.cast_ids,
                                                 list(teacher_widths)).cache()
@@ -167,10 +168,14 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     return {"int8_bytes": len(converted),
             "int8_gzipped_bytes": len(gzip.compress(converted, compresslevel=9, mtime=0))}
 
+  # The training section as applied to this split: its batch size and learning rate.
+  applied = dataclasses.replace(training_config, batch_size=batch_size,
+                                learning_rate=learning_rate)
   model, stages = distillation.distill(model, train, evaluation, distillation_config,
-                                       training_config, log_dir, steps_per_epoch,
+                                       applied, log_dir, steps_per_epoch,
                                        reference=teacher.eval, user_oov_id=sizes.user_oov_id,
                                        measure=measure, teacher_widths=teacher_widths)
+  stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate)
   student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
                                    eval_plain, sizes.user_oov_id)
 

@@ -120,7 +120,9 @@ def tfma_eval_config(gate: GateConfig):
           tfma.MetricThreshold(
               value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.auc_floor}),
               change_threshold=change(gate.max_auc_drop)))),
-      tfma.MetricConfig(class_name="BinaryCrossentropy"),
+      # Log loss as the Keras metric computes it, without TFMA's Keras path (see
+      # models.tfma_metrics.LogLoss).
+      tfma.MetricConfig(class_name="LogLoss", module="models.tfma_metrics"),
       tfma.MetricConfig(class_name="Calibration"),
   ])
   per_user = tfma.MetricsSpec(query_key=features.USER_ID, metrics=[
@@ -133,8 +135,13 @@ def tfma_eval_config(gate: GateConfig):
   ])
   slicing = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[name])
                                     for name in SLICE_FEATURES]
+  # Not the models' compiled Keras metrics and loss as well (TFMA's default for Keras
+  # SavedModels): the same Keras path again, for figures the gate does not read.
+  # Measured on the 1e6 run's test split (98,783 rows, two models, 2 workers), TFMA alone:
+  # 227 s with them, 192 s without.
+  options = tfma.Options(include_default_metrics={"value": False})
   return tfma.EvalConfig(model_specs=model_specs, metrics_specs=[pointwise, per_user],
-                         slicing_specs=slicing)
+                         slicing_specs=slicing, options=options)
 
 
 def failed(checks: List[ThresholdCheck]) -> List[ThresholdCheck]:

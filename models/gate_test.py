@@ -3,6 +3,7 @@
 import math
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import metric_specs, metric_types
 
 from models import features, gate
 
@@ -28,6 +29,13 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
   assert [s.query_key for s in query_specs] == [features.USER_ID]
   assert [list(s.feature_keys) for s in config.slicing_specs] == [
       [], [features.USER_IN_TRAIN], [features.ITEM_IN_TRAIN], [features.USER_ACTIVITY]]
+  # No metric goes through TFMA's Keras path, which loads every model as a Keras model in
+  # each worker: not the models' compiled metrics, and every configured one is a TFMA
+  # metric (a Keras class name such as "BinaryCrossentropy" would be taken as Keras').
+  assert config.options.include_default_metrics.value is False
+  for metric in by_class.values():
+    assert issubclass(type(metric_specs.metric_instance(metric)), metric_types.Metric), metric
+  assert by_class["LogLoss"].module == "models.tfma_metrics"
 
 
 def test_checks_pass_fail_and_a_missing_value_fails():

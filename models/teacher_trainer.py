@@ -24,7 +24,10 @@ class TeacherSummary(Summary):
   best_epoch: int  # 1-based; its weights were restored
   eval: EvalMetrics  # eval split
   saved_model_bytes: int
-  history: Dict[str, List[float]]  # Keras history: loss, auc, val_loss, val_auc per epoch
+  history: Dict[str, List[float]]  # Keras history: loss, auc, val_loss, val_auc (lr) per epoch
+  # As TrainingConfig.batch_for chose them for the train split (0: a run from before).
+  batch_size: int = 0
+  learning_rate: float = 0.0  # the starting rate
 
   FILE_NAME = "metrics.json"  # in the Model and the ModelRun artifacts
 
@@ -51,33 +54,37 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   keras.utils.set_random_seed(training_config.seed)
   # Parsed once and kept in memory (~0.3 KB a row): every epoch reshuffles the arrays
   # instead of reading and parsing the gzipped split again.
-  train = inputs.shuffled_batches(
-      inputs.in_memory(inputs.make_dataset(inputs.split_files(examples_uri, "train"), spec,
-                                           4 * training_config.batch_size, shuffle=False,
-                                           seed=training_config.seed)),
-      training_config.batch_size, training_config.seed, training_config.shuffle_buffer)
+  train_arrays = inputs.in_memory(inputs.make_dataset(
+      inputs.split_files(examples_uri, "train"), spec, 4 * training_config.batch_size,
+      shuffle=False, seed=training_config.seed))
+  batch_size, learning_rate = training_config.batch_for(len(train_arrays[1]))
+  train = inputs.shuffled_batches(train_arrays, batch_size, training_config.seed,
+                                  training_config.shuffle_buffer)
   evaluation = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
                                    4 * training_config.batch_size, shuffle=False,
                                    seed=training_config.seed)
 
   model = teacher.build_teacher(hparams, sizes, seed=training_config.seed)
   parameters = training.count_parameters(model)
-  logging.info("TeacherTrainer: %s with %d parameters, %s", model.name, parameters, sizes)
-  training.compile_model(model, training_config.learning_rate)
-  history = training.fit(model, train, evaluation, training_config, log_dir=log_dir,
-                         name="teacher")
+  logging.info("TeacherTrainer: %s with %d parameters, %s; %d train rows, batches of %d, "
+               "learning rate %g", model.name, parameters, sizes, len(train_arrays[1]),
+               batch_size, learning_rate)
+  training.compile_model(model, learning_rate)
+  history, best_epoch = training.fit(model, train, evaluation, training_config,
+                                     log_dir=log_dir, name="teacher")
   eval_metrics = training.evaluate(lambda batch: model(batch, training=False), evaluation,
                                    sizes.user_oov_id)
   logging.info("TeacherTrainer: eval %s", eval_metrics)
 
   # With its vectors in transformed_logits: the hints of feature-level distillation.
   export.export_serving_model(model, tft_output, sizes, serving_dir, with_vectors=True)
-  val_auc = history.history["val_auc"]
   return TeacherSummary(
       architecture=hparams.architecture,
       parameters=parameters,
       epochs_trained=len(history.history["loss"]),
-      best_epoch=int(max(range(len(val_auc)), key=lambda i: val_auc[i])) + 1,
+      batch_size=batch_size,
+      learning_rate=learning_rate,
+      best_epoch=best_epoch,
       eval=eval_metrics,
       saved_model_bytes=export.directory_bytes(serving_dir),
       history={k: [float(x) for x in v] for k, v in history.history.items()})

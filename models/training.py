@@ -1,7 +1,7 @@
 """The training loop shared by teacher and student: early stopping on eval AUC, TensorBoard."""
 
 import logging
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -50,21 +50,29 @@ def compile_model(model: keras.Model, learning_rate: float,
 
 def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
         training_config, log_dir: str, name: str,
-        max_epochs: Optional[int] = None) -> keras.callbacks.History:
+        max_epochs: Optional[int] = None) -> Tuple[keras.callbacks.History, int]:
   """Fits until eval AUC stops improving for `early_stopping_patience` epochs.
 
-  The weights of the best epoch are restored. TensorBoard logs go to `log_dir`.
+  The weights of the best epoch are restored: the last one whose eval AUC beat the best
+  before it by more than `early_stopping_min_delta` (not always the highest). With
+  `lr_decay_factor` the learning rate drops on an eval AUC plateau. TensorBoard logs go
+  to `log_dir`. Returns the Keras history and the restored epoch (1-based).
   """
-  callbacks = [
-      keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
-                                    patience=training_config.early_stopping_patience,
-                                    restore_best_weights=True),
-      keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-      EpochLog(name),
-  ]
-  return model.fit(train, validation_data=evaluation,
-                   epochs=max_epochs or training_config.max_epochs,
-                   callbacks=callbacks, verbose=0)
+  stopper = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+                                          patience=training_config.early_stopping_patience,
+                                          min_delta=training_config.early_stopping_min_delta,
+                                          restore_best_weights=True)
+  callbacks = [stopper, keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+               EpochLog(name)]
+  if training_config.lr_decay_factor:
+    callbacks.insert(0, keras.callbacks.ReduceLROnPlateau(
+        monitor="val_auc", mode="max", factor=training_config.lr_decay_factor,
+        patience=training_config.lr_decay_patience,
+        min_delta=training_config.lr_decay_min_delta, verbose=0))
+  history = model.fit(train, validation_data=evaluation,
+                      epochs=max_epochs or training_config.max_epochs,
+                      callbacks=callbacks, verbose=0)
+  return history, stopper.best_epoch + 1
 
 
 def predict_logits(model_fn, dataset: tf.data.Dataset):

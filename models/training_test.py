@@ -19,3 +19,38 @@ def test_autograph_leaves_tf_keras_alone_and_converts_our_code():
   from tensorflow.python.autograph.core import config  # pylint: disable=g-import-not-at-top
   assert sum(getattr(rule, "_prefix", None) == "tf_keras"
              for rule in config.CONVERSION_RULES) == 1
+
+
+def _flat_auc_fit(tmp_path, training_config, epochs=6):
+  """Fits a model whose eval AUC cannot move (the eval features are all equal)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+  training.compile_model(model, training_config.learning_rate)
+  rng = np.random.default_rng(0)
+  train = tf.data.Dataset.from_tensor_slices(
+      (rng.normal(size=(64, 1)).astype("float32"), rng.integers(0, 2, (64, 1)).astype("float32"))
+  ).batch(16)
+  evaluation = tf.data.Dataset.from_tensor_slices(
+      (np.ones((32, 1), "float32"), np.tile([[0.0], [1.0]], (16, 1)).astype("float32"))).batch(16)
+  history, best_epoch = training.fit(model, train, evaluation, training_config,
+                                     str(tmp_path), "test", max_epochs=epochs)
+  assert best_epoch == 1  # nothing ever beat the first epoch
+  return history.history
+
+
+def test_learning_rate_drops_on_a_plateau_of_eval_auc(tmp_path):
+  import pytest  # pylint: disable=g-import-not-at-top
+  from models.hparams import TrainingConfig  # pylint: disable=g-import-not-at-top
+  config = TrainingConfig(learning_rate=1e-2, early_stopping_patience=10, lr_decay_factor=0.5,
+                          lr_decay_patience=2)
+  history = _flat_auc_fit(tmp_path, config)
+  assert history["val_auc"] == [0.5] * 6
+  # No gain in epochs 2 and 3 -> halved after epoch 3; again after 4 and 5 (Keras logs the
+  # rate each epoch ran at).
+  assert history["lr"] == pytest.approx([1e-2, 1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3])
+  # Without lr_decay_factor the rate stays (and Keras logs no lr).
+  constant = _flat_auc_fit(tmp_path, TrainingConfig(learning_rate=1e-2,
+                                                    early_stopping_patience=10))
+  assert "lr" not in constant and len(constant["loss"]) == 6

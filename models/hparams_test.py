@@ -1,0 +1,38 @@
+"""TrainingConfig.batch_for: the batch grows with the data, by hand-computed cases."""
+
+import math
+
+import pytest
+
+from models.hparams import StudentConfig, TeacherConfig, TrainingConfig
+
+SCALING = TrainingConfig(batch_size=512, learning_rate=1e-3, max_batch_size=2048,
+                         min_steps_per_epoch=300)
+
+
+@pytest.mark.parametrize("train_rows, batch_size", [
+    (78_577, 512),  # the default 1e5 run: 153 steps of 512, under 300 steps of 1024
+    (307_199, 512),  # 307,199 // 1024 = 299 steps
+    (307_200, 1024),  # exactly 300 steps of 1024
+    (614_400, 2048),
+    (790_259, 2048),  # 1e6 interactions: 385 steps of 2048
+    (10**9, 2048),  # never above max_batch_size
+    (10, 512),  # tiny data still trains at batch_size
+])
+def test_batch_doubles_while_an_epoch_keeps_its_minimum_steps(train_rows, batch_size):
+  chosen, learning_rate = SCALING.batch_for(train_rows)
+  assert chosen == batch_size
+  assert learning_rate == pytest.approx(1e-3 * math.sqrt(batch_size / 512))
+
+
+def test_defaults_scale_the_student_but_not_the_teacher():
+  assert TeacherConfig().training.batch_for(790_259) == (512, 1e-3)
+  batch, learning_rate = StudentConfig().training.batch_for(790_259)
+  assert (batch, learning_rate) == (2048, pytest.approx(2e-3))
+  assert StudentConfig().training.batch_for(78_577) == (512, 1e-3)
+
+
+def test_max_batch_size_below_batch_size_is_rejected_by_name():
+  with pytest.raises(ValueError, match=r"student.training.max_batch_size must be >= "
+                                       r"student.training.batch_size = 1024, got 512"):
+    TrainingConfig(batch_size=1024, max_batch_size=512).validate("student.training")
