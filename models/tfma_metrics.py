@@ -16,8 +16,9 @@ LogLoss is the mean binary cross-entropy of the scores with each score clipped t
 Keras adds another epsilon inside the logarithms). TFMA's own
 BinaryCrossEntropy takes log(score) unclipped: one score that rounds to 1.0 in float32
 (a logit above ~17) turns it into NaN. The Keras metric itself would do, but TFMA runs a
-Keras metric by loading every model as a Keras model in each worker (1e6 run's Evaluator:
-227 s with it, 192 s with this one and no default metrics).
+Keras metric by loading every model again as a Keras model in each worker (as it does for
+the models' compiled metrics: TFMA alone on the 1e6 run's test split took 227 s with
+those, 192 s without).
 """
 
 from typing import Dict, Iterable, List, Optional
