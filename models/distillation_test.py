@@ -344,3 +344,11 @@ def test_pruning_ramp_ends_on_a_mask_update(end_step, frequency, expected):
   # The last mask update sets the target sparsity itself.
   assert updates[-1] == end
   assert float(schedule(tf.constant(updates[-1], tf.int64))[1]) == pytest.approx(0.5)
+
+
+def test_prune_ramps_on_the_aligned_schedule():
+  pruned = distillation.prune(_student(), target_sparsity=0.5, end_step=117, frequency=50)
+  schedules = [layer.pruning_schedule for layer in pruned.layers
+               if hasattr(layer, "pruning_schedule")]
+  assert schedules
+  assert {(s.end_step, s.frequency) for s in schedules} == {(100, 50)}

@@ -35,6 +35,64 @@ LOG_LOSS_NAME = "binary_crossentropy"  # the Keras metric's name, which reports 
 EPSILON = 1e-7  # tf_keras.backend.epsilon(), the Keras metric's clipping
 
 
+def _per_model(name: str, combiner_class, eval_config, model_names, output_names,
+               example_weighted: bool, preprocessors=None) -> metric_types.MetricComputations:
+  """One computation (and combiner_class combiner) per model and output."""
+  computations = []
+  for model_name in model_names or [""]:
+    for output_name in output_names or [""]:
+      key = metric_types.MetricKey(name, model_name=model_name, output_name=output_name,
+                                   example_weighted=example_weighted)
+      computations.append(metric_types.MetricComputation(
+          keys=[key], preprocessors=preprocessors,
+          combiner=combiner_class(key, eval_config, model_name, output_name,
+                                  example_weighted)))
+  return computations
+
+
+class _WeightedMeanCombiner(beam.CombineFn):
+  """Accumulates [sum of weight x value, sum of weights]; the output is their ratio.
+
+  Subclasses add to the accumulator from one element's (labels, predictions, weights).
+  """
+
+  def __init__(self, key: metric_types.MetricKey, eval_config, model_name: str,
+               output_name: str, example_weighted: bool):
+    self._key = key
+    self._eval_config = eval_config
+    self._model_name = model_name
+    self._output_name = output_name
+    self._example_weighted = example_weighted
+
+  def create_accumulator(self):
+    return [0.0, 0.0]
+
+  def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
+    labels, predictions, weights = next(metric_util.to_label_prediction_example_weight(
+        element, eval_config=self._eval_config, model_name=self._model_name,
+        output_name=self._output_name, example_weighted=self._example_weighted,
+        flatten=False, require_single_example_weight=True))
+    self._add(accumulator, np.asarray(labels, dtype=np.float64).ravel(),
+              np.asarray(predictions, dtype=np.float64).ravel(),
+              float(np.asarray(weights, dtype=np.float64).ravel()[0]))
+    return accumulator
+
+  def _add(self, accumulator, labels: np.ndarray, predictions: np.ndarray,
+           weight: float) -> None:
+    raise NotImplementedError
+
+  def merge_accumulators(self, accumulators: Iterable[List[float]]):
+    total = [0.0, 0.0]
+    for weighted, weights in accumulators:
+      total[0] += weighted
+      total[1] += weights
+    return total
+
+  def extract_output(self, accumulator) -> Dict[metric_types.MetricKey, float]:
+    weighted, weights = accumulator
+    return {self._key: weighted / weights if weights else float("nan")}
+
+
 class GAUC(metric_types.Metric):
   """AUC per query (query_key), averaged with each query's row count as its weight."""
 
@@ -56,56 +114,20 @@ def _gauc(name: str = GAUC_NAME,
   del sub_keys  # a single figure per model
   if not query_key:
     raise ValueError("GAUC needs a query_key in its MetricsSpec (the user id feature)")
-  computations = []
-  for model_name in model_names or [""]:
-    for output_name in output_names or [""]:
-      key = metric_types.MetricKey(name, model_name=model_name, output_name=output_name,
-                                   example_weighted=example_weighted)
-      computations.append(metric_types.MetricComputation(
-          keys=[key],
-          preprocessors=[metric_types.CombinedFeaturePreprocessor(feature_keys=[query_key])],
-          combiner=_GAUCCombiner(key, eval_config, model_name, output_name,
-                                 example_weighted)))
-  return computations
+  return _per_model(name, _GAUCCombiner, eval_config, model_names, output_names,
+                    example_weighted,
+                    [metric_types.CombinedFeaturePreprocessor(feature_keys=[query_key])])
 
 
-class _GAUCCombiner(beam.CombineFn):
+class _GAUCCombiner(_WeightedMeanCombiner):
   """Accumulates (sum of rows x AUC, sum of rows) over queries with both labels."""
 
-  def __init__(self, key: metric_types.MetricKey, eval_config, model_name: str,
-               output_name: str, example_weighted: bool):
-    self._key = key
-    self._eval_config = eval_config
-    self._model_name = model_name
-    self._output_name = output_name
-    self._example_weighted = example_weighted
-
-  def create_accumulator(self):
-    return [0.0, 0.0]
-
-  def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
-    labels, predictions, _ = next(metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._model_name,
-        output_name=self._output_name, example_weighted=self._example_weighted,
-        flatten=False, require_single_example_weight=True))
-    labels = np.asarray(labels, dtype=np.float64).ravel()
-    predictions = np.asarray(predictions, dtype=np.float64).ravel()
+  def _add(self, accumulator, labels, predictions, weight):
+    del weight  # a query's weight is its row count
     auc = metrics.auc(labels, predictions)
     if auc == auc:  # NaN when the query has one class only
       accumulator[0] += len(labels) * auc
       accumulator[1] += len(labels)
-    return accumulator
-
-  def merge_accumulators(self, accumulators: Iterable[List[float]]):
-    total = [0.0, 0.0]
-    for weighted, rows in accumulators:
-      total[0] += weighted
-      total[1] += rows
-    return total
-
-  def extract_output(self, accumulator) -> Dict[metric_types.MetricKey, float]:
-    weighted, rows = accumulator
-    return {self._key: weighted / rows if rows else float("nan")}
 
 
 class LogLoss(metric_types.Metric):
@@ -125,52 +147,15 @@ def _log_loss(name: str = LOG_LOSS_NAME,
               sub_keys: Optional[List[metric_types.SubKey]] = None,
               example_weighted: bool = False) -> metric_types.MetricComputations:
   del sub_keys  # binary labels: a single figure per model
-  computations = []
-  for model_name in model_names or [""]:
-    for output_name in output_names or [""]:
-      key = metric_types.MetricKey(name, model_name=model_name, output_name=output_name,
-                                   example_weighted=example_weighted)
-      computations.append(metric_types.MetricComputation(
-          keys=[key], preprocessors=None,
-          combiner=_LogLossCombiner(key, eval_config, model_name, output_name,
-                                    example_weighted)))
-  return computations
+  return _per_model(name, _LogLossCombiner, eval_config, model_names, output_names,
+                    example_weighted)
 
 
-class _LogLossCombiner(beam.CombineFn):
+class _LogLossCombiner(_WeightedMeanCombiner):
   """Accumulates (sum of weight x cross-entropy, sum of weights)."""
 
-  def __init__(self, key: metric_types.MetricKey, eval_config, model_name: str,
-               output_name: str, example_weighted: bool):
-    self._key = key
-    self._eval_config = eval_config
-    self._model_name = model_name
-    self._output_name = output_name
-    self._example_weighted = example_weighted
-
-  def create_accumulator(self):
-    return [0.0, 0.0]
-
-  def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
-    labels, predictions, weights = next(metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._model_name,
-        output_name=self._output_name, example_weighted=self._example_weighted,
-        flatten=False, require_single_example_weight=True))
-    labels = np.asarray(labels, dtype=np.float64).ravel()
-    scores = np.clip(np.asarray(predictions, dtype=np.float64).ravel(), EPSILON, 1 - EPSILON)
-    weight = float(np.asarray(weights, dtype=np.float64).ravel()[0])
+  def _add(self, accumulator, labels, predictions, weight):
+    scores = np.clip(predictions, EPSILON, 1 - EPSILON)
     losses = -(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
     accumulator[0] += weight * float(losses.sum())
     accumulator[1] += weight * len(losses)
-    return accumulator
-
-  def merge_accumulators(self, accumulators: Iterable[List[float]]):
-    total = [0.0, 0.0]
-    for loss, weight in accumulators:
-      total[0] += loss
-      total[1] += weight
-    return total
-
-  def extract_output(self, accumulator) -> Dict[metric_types.MetricKey, float]:
-    loss, weight = accumulator
-    return {self._key: loss / weight if weight else float("nan")}

@@ -1,9 +1,13 @@
 """The shared training helpers."""
 
+import numpy as np
+import pytest
+import tensorflow as tf
 import tf_keras as keras
 from tensorflow.python.autograph.impl import conversion
 
 from models import training
+from models.hparams import TrainingConfig
 
 
 def _ours(x):
@@ -23,8 +27,6 @@ def test_autograph_leaves_tf_keras_alone_and_converts_our_code():
 
 def _flat_auc_fit(tmp_path, training_config, epochs=6):
   """Fits a model whose eval AUC cannot move (the eval features are all equal)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
   model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
   training.compile_model(model, training_config.learning_rate)
@@ -41,8 +43,6 @@ def _flat_auc_fit(tmp_path, training_config, epochs=6):
 
 
 def test_learning_rate_drops_on_a_plateau_of_eval_auc(tmp_path):
-  import pytest  # pylint: disable=g-import-not-at-top
-  from models.hparams import TrainingConfig  # pylint: disable=g-import-not-at-top
   config = TrainingConfig(learning_rate=1e-2, early_stopping_patience=10, lr_decay_factor=0.5,
                           lr_decay_patience=2)
   history = _flat_auc_fit(tmp_path, config)
