@@ -9,7 +9,8 @@ once, in an order that rotates), then the median and 99th percentile of each:
 * teacher SavedModel, `serving_default`: 100 serialized tf.Examples, each repeating the
   user's features (what a per-candidate client sends);
 * student SavedModel, `serving_default`: the same 100 examples;
-* student SavedModel, `rank`: the context example once and 100 candidate examples;
+* student SavedModel, `rank`: the context example once and the 100 candidates' item
+  features as lists;
 * student int8 TFLite, `MobileBundle.predict`: the 100 per-candidate rows -> vocabulary
   lookups and the manifest's mappings in Python -> interpreter, what an app does;
 * student int8 TFLite, `MobileBundle.rank`: the same with the user's features encoded
@@ -129,8 +130,7 @@ def scorers(paths: Dict[str, str], context: Dict, candidates: List[Dict],
   from models import export  # pylint: disable=g-import-not-at-top
   rows = [dict(context, **candidate) for candidate in candidates]
   examples = np.array([export.raw_example(row) for row in rows], dtype=object)
-  context_example = np.array(export.raw_example(context), dtype=object)
-  candidate_examples = np.array([export.raw_example(c) for c in candidates], dtype=object)
+  rank_request = export.rank_request(context, candidates)
   made = {}
   if TEACHER_EXAMPLES in names:
     teacher = SessionSignature(paths["teacher"], export.SERVING_SIGNATURE)
@@ -140,8 +140,7 @@ def scorers(paths: Dict[str, str], context: Dict, candidates: List[Dict],
     made[STUDENT_EXAMPLES] = lambda: by_examples(examples=examples)
   if STUDENT_RANK in names:
     by_rank = SessionSignature(paths["student"], export.RANK_SIGNATURE)
-    made[STUDENT_RANK] = lambda: by_rank(context=context_example,
-                                         candidates=candidate_examples)
+    made[STUDENT_RANK] = lambda: by_rank(**rank_request)
   if {INT8_PREDICT, INT8_RANK, INT8_INVOKE} & set(names):
     bundle = export.MobileBundle(paths["bundle"], num_threads=1)
     if INT8_PREDICT in names:

@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from models.layers import IdDropout, MaskedMeanPooling
+from models.layers import IdDropout, MaskedMeanPooling, RowDot
 
 
 def distillation_loss(labels, teacher_logits, student_logits, alpha: float,
@@ -235,7 +235,7 @@ class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
   student's dot products, which the converter otherwise takes from calibration rows.
 
   Also needed, not only useful: TF-MOT's prune-preserving registry claims to support a
-  Dot (or custom) layer feeding an annotated Dense, then fails to quantize its output.
+  RowDot (or Dot) layer feeding an annotated Dense, then fails to quantize its output.
   """
 
   def get_weights_and_quantizers(self, layer):
@@ -266,7 +266,7 @@ class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
 # are fake-quantized (OutputQuantizeConfig). Embeddings are not annotated (the 8-bit
 # scheme has no Embedding support, and annotating a layer fed by integer ids puts a
 # fake-quantizer on the ids): the converter quantizes the tables.
-OUTPUT_QUANTIZED = (keras.layers.Dot,)
+OUTPUT_QUANTIZED = (RowDot,)
 
 
 def quantize_aware(model: keras.Model, calibration: Optional[tf.data.Dataset] = None
@@ -291,6 +291,7 @@ def quantize_aware(model: keras.Model, calibration: Optional[tf.data.Dataset] = 
   annotated = keras.models.clone_model(model, clone_function=annotate)
   with tfmot.quantization.keras.quantize_scope({"IdDropout": IdDropout,
                                                 "MaskedMeanPooling": MaskedMeanPooling,
+                                                "RowDot": RowDot,
                                                 "OutputQuantizeConfig": OutputQuantizeConfig}):
     quantized = tfmot.quantization.keras.quantize_apply(
         annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())

@@ -185,7 +185,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   export.export_serving_model(model, tft_output, sizes, serving_dir,
                               cast_inputs=student.cast_ids,
                               transformed_signature=student.student_input_signature(sizes),
-                              warmup_examples=warmup)
+                              warmup_examples=warmup, context_once=True)
 
   tflite_model = export.convert_to_tflite(model, signature, representative)
   fidelity = Int8Fidelity(**export.int8_fidelity(model, tflite_model, eval_plain,

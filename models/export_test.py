@@ -95,8 +95,10 @@ def _write_bundle_files(folder):
   vocabularies = {name: {"file": f"{export.VOCABULARY_DIR}/{name}.txt", "offset": offset,
                          "oov_index": size + offset}
                   for name, offset, size in (("user_id", 0, 2), ("item_id", 1, 3))}
+  year_steps = {"from_feature": "item_year", "steps": [{"from": 0, "bucket": 0}]}
   (folder / export.MANIFEST_FILE).write_text(json.dumps(
-      {"model_file": export.TFLITE_FILE, "vocabularies": vocabularies}))
+      {"model_file": export.TFLITE_FILE, "vocabularies": vocabularies,
+       "numeric_features": {export.features.YEAR_BUCKET: year_steps}}))
 
 
 def test_sizes_and_bundle_read_the_same_from_a_uri(tmp_path):
@@ -204,21 +206,24 @@ def test_calibration_reaches_table_rows_the_sample_never_looked_up():
   assert sample_only > 3 * covered  # the clipped row: why the coverage rows are there
 
 
-def test_context_with_candidates_repeats_the_context_and_fits_the_history():
-  """The `rank` signature's merge: the context on every candidate's row, the history padded
-  with "" or cut (most recent first) to history_length, candidates' own features kept."""
-  def context(history):
-    return {"user_id": tf.constant([[b"u1"]]),
-            "history_item_ids": tf.sparse.from_dense(tf.constant([history], dtype=tf.string))
-            if history else tf.SparseTensor(tf.zeros([0, 2], tf.int64),
-                                            tf.constant([], tf.string), [1, 0])}
-  candidates = {"item_id": tf.constant([[b"a"], [b"b"], [b"c"]]),
-                "item_year": tf.constant([[1990], [2000], [2010]], dtype=tf.int64)}
-  for history, expected in (([b"x", b"y"], [b"x", b"y", b"", b""]),
-                            ([], [b"", b"", b"", b""]),
-                            ([b"1", b"2", b"3", b"4", b"5"], [b"1", b"2", b"3", b"4"])):
-    rows = export._context_with_candidates(context(history), candidates, history_length=4)  # pylint: disable=protected-access
-    assert rows["history_item_ids"].numpy().tolist() == [expected] * 3
-    assert rows["user_id"].numpy().tolist() == [[b"u1"]] * 3
-    assert rows["item_id"].numpy().tolist() == [[b"a"], [b"b"], [b"c"]]
-    assert rows["item_year"].numpy().tolist() == [[1990], [2000], [2010]]
+def test_rank_request_pads_genres_and_fit_cuts_or_pads_at_the_end():
+  """What a client sends to `rank`, and how `rank` fits the history and genres to the
+  model's widths: cut (most recent first kept) or padded at the end."""
+  context = {"user_id": "u1", "history_item_ids": ["x", "y"]}
+  candidates = [{"item_id": "a", "item_genres": ["Comedy"], "item_year": 1990},
+                {"item_id": "b", "item_genres": ["Action", "Drama", "War"], "item_year": 2000},
+                {"item_id": "c", "item_genres": [], "item_year": 0}]
+  request = export.rank_request(context, candidates)
+  assert request["item_id"].tolist() == ["a", "b", "c"]
+  assert request["item_genres"].tolist() == [["Comedy", "", ""], ["Action", "Drama", "War"],
+                                             ["", "", ""]]
+  assert request["item_year"].tolist() == [1990, 2000, 0]
+  assert export.parse_raw_rows([request["context"].item()]) == [
+      {"user_id": "u1", "history_item_ids": ["x", "y"]}]
+  assert export.rank_request(context, [])["item_genres"].shape == (0, 0)
+  fit = export.RankingPreprocessor._fit  # pylint: disable=protected-access
+  for values, expected in (([["x", "y"]], [["x", "y", "", ""]]),
+                           ([[]], [["", "", "", ""]]),
+                           ([["1", "2", "3", "4", "5"]], [["1", "2", "3", "4"]])):
+    tensor = tf.constant(values, dtype=tf.string, shape=[1, len(values[0])])
+    assert fit(tensor, 4, "").numpy().astype(str).tolist() == expected

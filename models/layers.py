@@ -64,3 +64,19 @@ class MaskedMeanPooling(keras.layers.Layer):
 
   def get_config(self):
     return {**super().get_config(), "max_length": self.max_length}
+
+
+@keras.utils.register_keras_serializable(package="distillrec")
+class RowDot(keras.layers.Layer):
+  """Row-wise dot product of two [batch, dim] tensors -> [batch, 1]: `Dot(axes=1)`'s value.
+
+  Written as a multiply and a sum: Keras' Dot is a batched matrix product of 1 x dim by
+  dim x 1 matrices, which costs more than the rest of the student in a served request
+  (TF's BatchMatMul over 100 candidates: 70-80 us each, against ~5 us for MUL + SUM; in
+  TFLite a BATCH_MATMUL). Either input may have a batch of 1 and is then broadcast (one
+  user's vector against many items).
+  """
+
+  def call(self, inputs):
+    left, right = inputs
+    return tf.reduce_sum(left * right, axis=-1, keepdims=True)

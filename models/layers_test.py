@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from models.layers import IdDropout, MaskedMeanPooling
+from models.layers import IdDropout, MaskedMeanPooling, RowDot
 
 
 def test_masked_mean_by_hand():
@@ -15,6 +15,17 @@ def test_masked_mean_by_hand():
   # Row 0: mean of the first two ([1,2] and [3,4]); the padded [9,9] is ignored.
   # Row 1: all padding -> zeros.
   np.testing.assert_allclose(pooled, [[2.0, 3.0], [0.0, 0.0]])
+
+
+def test_row_dot_by_hand_and_with_one_row_broadcast():
+  left = tf.constant([[1.0, 2.0], [3.0, -1.0]])
+  right = tf.constant([[4.0, 5.0], [0.5, 2.0]])
+  # 1*4 + 2*5 = 14; 3*0.5 - 1*2 = -0.5
+  np.testing.assert_allclose(RowDot()([left, right]).numpy(), [[14.0], [-0.5]])
+  np.testing.assert_allclose(RowDot()([left, right]).numpy(),
+                             keras.layers.Dot(axes=1)([left, right]).numpy())
+  # One user's vector against two items: [1, 2] . [4, 5] = 14, [1, 2] . [0.5, 2] = 4.5.
+  np.testing.assert_allclose(RowDot()([left[:1], right]).numpy(), [[14.0], [4.5]])
 
 
 def test_id_dropout_only_in_training():

@@ -9,6 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models import inputs as model_inputs
+from models.layers import RowDot
 from models.teacher import embed_features, wide_inputs
 
 ID_DTYPE = tf.int32
@@ -48,8 +49,7 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
     # The teacher's inductive bias: explicit user.item and history.item dot products
     # (MUL and SUM in int8) instead of leaving a small MLP to rediscover matrix
     # factorization.
-    dots = {name: keras.layers.Dot(axes=1, name=f"{name}_dot_item")([vectors[name],
-                                                                     vectors["item"]])
+    dots = {name: RowDot(name=f"{name}_dot_item")([vectors[name], vectors["item"]])
             for name in ("user", "history")}
   first = dict(parts)
   if config.dots_into_tower:

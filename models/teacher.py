@@ -9,7 +9,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from models import features, inputs as model_inputs
-from models.layers import IdDropout, MaskedMeanPooling
+from models.layers import IdDropout, MaskedMeanPooling, RowDot
 
 def build_inputs(sizes: model_inputs.InputSizes):
   """One keras.Input per model input, named as the transformed feature."""
@@ -107,7 +107,7 @@ def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
   # Explicit dot products (user . item, history . item) next to the crosses: the
   # teacher contains matrix factorization instead of having to learn it through
   # dropout-noised crosses (without them it lost to plain MF on the synthetic data).
-  dots = [keras.layers.Dot(axes=1, name=f"{name}_dot_item")([vectors[name], vectors["item"]])
+  dots = [RowDot(name=f"{name}_dot_item")([vectors[name], vectors["item"]])
           for name in ("user", "history")]
   x0 = keras.layers.Dropout(config.dropout, seed=seed, name="x0_dropout")(x0)
   cross = x0
@@ -139,7 +139,7 @@ def build_matrix_factorization(inputs, config, sizes, seed: int) -> keras.Model:
   item_vector = keras.layers.Embedding(sizes.items, config.embedding_dim,
                                        embeddings_regularizer=regularizer,
                                        name="item_embedding")(item)
-  dot = keras.layers.Dot(axes=1, name="user_dot_item")([user_vector, item_vector])
+  dot = RowDot(name="user_dot_item")([user_vector, item_vector])
   user_bias = keras.layers.Embedding(sizes.users, 1, name="user_bias")(user)
   item_bias = keras.layers.Embedding(sizes.items, 1, name="item_bias")(item)
   logit = keras.layers.Add(name="sum")([dot, user_bias, item_bias])

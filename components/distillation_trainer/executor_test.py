@@ -155,19 +155,24 @@ def test_rest_instances_signature_matches_serving_default(distilled, transformed
 
 def _ranking_requests(rows, history_length):
   """(name, context, candidates): a known user with a full history, an unknown user with a
-  short history of partly unknown items, and a known user without a history (the feature
-  left out), each with the same candidates, one of them an unknown item."""
+  short history of partly unknown items (and an age and a count above every probed value),
+  and a known user without a history (the feature left out), each with the same
+  candidates: among them an unknown item, and a year below 0 with too many genres."""
   known = next(r for r in rows if r[features.HISTORY_ITEM_IDS][0] != features.HISTORY_PAD)
   known = {name: known[name] for name in features.CONTEXT_FEATURES}
   unknown = dict(known, **{features.USER_ID: "no-such-user",
                            features.HISTORY_ITEM_IDS: [known[features.HISTORY_ITEM_IDS][0],
                                                        "no-such-item", "nor-this-one"],
-                           features.USER_OCCUPATION: "no-such-occupation"})
+                           features.USER_OCCUPATION: "no-such-occupation",
+                           features.USER_AGE: 500, features.USER_PRIOR_COUNT: 10**7})
   empty = {name: value for name, value in known.items()
            if name != features.HISTORY_ITEM_IDS}
   candidates = [{name: r[name] for name in features.CANDIDATE_FEATURES} for r in rows[:30]]
+  # An unknown item; a year below every probed one and more genres than the model takes.
   candidates.append({features.ITEM_ID: "no-such-item", features.ITEM_GENRES: ["no-such-genre"],
                      features.ITEM_YEAR: 0})
+  candidates.append(dict(candidates[0], **{features.ITEM_YEAR: -5, features.ITEM_GENRES: (
+      list(candidates[0][features.ITEM_GENRES]) + ["no-such-genre"] * 8)}))
   assert len(known[features.HISTORY_ITEM_IDS]) == history_length
   return [("known user", known, candidates), ("unknown user", unknown, candidates),
           ("empty history", empty, candidates)]
@@ -196,9 +201,9 @@ def test_rank_signature_and_bundle_rank_equal_their_per_candidate_scores(distill
     per_candidate = _per_candidate_rows(context, candidates, history_length)
     by_examples = loaded.signatures["serving_default"](
         examples=tf.constant([export.raw_example(r) for r in per_candidate]))["score"].numpy()
+    request = export.rank_request(context, candidates)
     by_rank = loaded.signatures[export.RANK_SIGNATURE](
-        context=tf.constant(export.raw_example(context)),
-        candidates=tf.constant([export.raw_example(c) for c in candidates]))["score"].numpy()
+        **{name: tf.constant(value) for name, value in request.items()})["score"].numpy()
     np.testing.assert_allclose(by_rank, by_examples, atol=1e-5, err_msg=name)
     np.testing.assert_array_equal(bundle.rank(context, candidates),
                                   bundle.predict(per_candidate), err_msg=name)

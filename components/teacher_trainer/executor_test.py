@@ -10,7 +10,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.utils import path_utils
 
-from models import export, inputs, teacher_trainer
+from models import export, features, inputs, teacher_trainer
 from tests import saved_model_check
 
 pytestmark = pytest.mark.slow
@@ -89,3 +89,35 @@ def test_transformed_signature_returns_the_teachers_vectors(transformed_data, tr
   real = history > 0
   expected = (items[history] * real[..., None]).sum(1) / np.maximum(real.sum(1), 1)[:, None]
   np.testing.assert_allclose(outputs["history_vector"], expected, rtol=1e-4, atol=1e-7)
+
+
+def test_rank_signature_equals_serving_default_on_the_merged_rows(transformed_data,
+                                                                  trained_teacher):
+  """The teacher's `rank` (the context repeated on every candidate's row: the teacher
+  concatenates, so it cannot broadcast) against serving_default, for a known user and an
+  unknown one with an unknown history item, over candidates with an unknown item."""
+  model, _ = trained_teacher
+  loaded = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
+  files = glob.glob(os.path.join(transformed_data.raw_examples.uri, "Split-eval", "*.gz"))
+  rows = export.parse_raw_rows(
+      [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(40)])
+  known = {name: rows[0][name] for name in features.CONTEXT_FEATURES}
+  unknown = dict(known, **{features.USER_ID: "no-such-user",
+                           features.HISTORY_ITEM_IDS: ["no-such-item"]})
+  candidates = [{name: r[name] for name in features.CANDIDATE_FEATURES} for r in rows]
+  candidates.append({features.ITEM_ID: "no-such-item", features.ITEM_GENRES: [],
+                     features.ITEM_YEAR: 1990})
+  history_length = len(rows[0][features.HISTORY_ITEM_IDS])
+  scores = []
+  for context in (known, unknown):
+    history = list(context[features.HISTORY_ITEM_IDS])
+    history += [features.HISTORY_PAD] * (history_length - len(history))
+    examples = [export.raw_example(dict(context, **{features.HISTORY_ITEM_IDS: history}, **c))
+                for c in candidates]
+    expected = loaded.signatures["serving_default"](examples=tf.constant(examples))["score"]
+    request = export.rank_request(context, candidates)
+    ranked = loaded.signatures[export.RANK_SIGNATURE](
+        **{name: tf.constant(value) for name, value in request.items()})["score"]
+    np.testing.assert_allclose(ranked.numpy(), expected.numpy(), atol=1e-5)
+    scores.append(ranked.numpy())
+  assert not np.allclose(scores[0], scores[1], atol=1e-3)
