@@ -136,8 +136,11 @@ class RankingPreprocessor(tf.Module):
           else tf.lookup.StaticVocabularyTable(initializer, sizes.num_oov_buckets))
       self.shifts[name] = shift
     self.mappings = numeric_mappings(tft_output, sizes)
-    self.context_inputs = tuple(sorted(self._context_inputs(self._dummy_context())))
-    made = set(self.context_inputs) | set(self._candidate_inputs(
+    context = set(self._context_inputs(self._dummy_context()))
+    if context != set(CONTEXT_INPUTS):
+      raise ValueError(f"RankingPreprocessor makes context inputs {sorted(context)}, "
+                       f"CONTEXT_INPUTS names {sorted(CONTEXT_INPUTS)}")
+    made = context | set(self._candidate_inputs(
         tf.constant([""]), tf.zeros([1, 0], tf.string), tf.constant([0], tf.int64)))
     if made != set(model_inputs.MODEL_INPUTS):
       raise ValueError(f"RankingPreprocessor makes {sorted(made)}, the models take "
@@ -281,8 +284,7 @@ def serving_signatures(model, tft_output, sizes: model_inputs.InputSizes,
   context_spec = context_feature_spec(tft_output)
   model.ranking_preprocessor = RankingPreprocessor(tft_output, sizes)
   model_signature = transformed_signature or model_inputs.input_signature(sizes)
-  context_names = model.ranking_preprocessor.context_inputs
-  ranking_model = (frozen_call(model, model_signature, context_names) if context_once
+  ranking_model = (frozen_call(model, model_signature, CONTEXT_INPUTS) if context_once
                    else lambda batch: model(batch, training=False))
 
   @tf.function(input_signature=[rank_input_signature(tft_output)])
@@ -503,13 +505,17 @@ class TfliteScorer:
   latency figure on one thread means.
   """
 
-  def __init__(self, tflite_model: bytes, batch_size: int, num_threads: Optional[int] = None):
+  def __init__(self, tflite_model: bytes, batch_size: int, num_threads: Optional[int] = None,
+               single_row: Iterable[str] = ()):
+    """single_row: inputs sized for one row whatever batch_size is (the context of a
+    ranking request, which the model's adds and products broadcast against the rows)."""
     self.batch_size = batch_size
     self._interpreter = _interpreter(tflite_model, num_threads)
     self._inputs = self._interpreter.get_input_details()
+    single_row = set(single_row)
     for detail in self._inputs:
-      self._interpreter.resize_tensor_input(detail["index"],
-                                            [batch_size] + list(detail["shape"][1:]))
+      rows = 1 if _input_key(detail["name"]) in single_row else batch_size
+      self._interpreter.resize_tensor_input(detail["index"], [rows] + list(detail["shape"][1:]))
     # Allocation applies the XNNPACK delegate, which announces itself on stderr once.
     with _native_stderr_to_log("TFLite interpreter"):
       self._interpreter.allocate_tensors()
@@ -658,6 +664,12 @@ def numeric_mappings(tft_output, sizes: model_inputs.InputSizes) -> Dict[str, Di
   }
 
 
+# The model inputs made from the user's features (features.CONTEXT_FEATURES): one row per
+# ranking request in `rank` and MobileBundle.rank.
+CONTEXT_INPUTS = (features.USER_INDEX, features.HISTORY_INDEX, features.GENDER_INDEX,
+                  features.OCCUPATION_INDEX, features.AGE_BUCKET, features.PRIOR_COUNT_BUCKET,
+                  features.PRIOR_COUNT_LOG, features.PRIOR_LIKE_RATE)
+
 # Which vocabulary turns which raw feature into which input, and how indices are shifted.
 _VOCABULARY_INPUTS = (
     (features.USER_VOCABULARY, features.USER_ID, (features.USER_INDEX,), 0),
@@ -726,7 +738,10 @@ class MobileBundle:
 
   num_threads: the interpreter's threads (1 is what a one-thread latency means).
   Interpreters are kept per batch size (the last MAX_INTERPRETERS sizes), so a
-  request after the first of its size costs no allocation.
+  request after the first of its size costs no allocation. `rank` sizes the context's
+  inputs for one row: the int8 model runs the user's side once and its adds and
+  products broadcast it against the candidates (the student has no concatenation;
+  a test checks `rank` against `predict` on the merged rows).
   """
 
   MAX_INTERPRETERS = 4
@@ -835,25 +850,24 @@ class MobileBundle:
                 np.searchsorted(starts, years, side="right") - 1, 0)]}
 
   def encode_ranking(self, context: Dict, candidates: List[Dict]) -> Dict[str, np.ndarray]:
-    """Model inputs for one user's candidates: the context encoded once, then repeated."""
+    """Model inputs for one user's candidates: the context's encoded once, as one row
+    (CONTEXT_INPUTS), the candidates' one row each."""
     if not candidates:
       raise ValueError("encode_ranking needs at least one candidate")
-    count = len(candidates)
-    single = self._as_arrays({name: [value] for name, value in
-                              self._encode_context(context).items()}, names=None)
-    columns = {name: np.broadcast_to(value, (count,) + value.shape[1:])
-               for name, value in single.items()}
+    columns = {name: [value] for name, value in self._encode_context(context).items()}
     columns.update(self._encode_candidates(candidates))
     return self._as_arrays(columns)
 
-  def _scorer(self, batch_size: int) -> TfliteScorer:
-    """An interpreter sized for batch_size rows, kept for the next call of that size."""
-    if batch_size not in self._scorers:
+  def _scorer(self, batch_size: int, context_once: bool = False) -> TfliteScorer:
+    """An interpreter sized for batch_size rows (the context's inputs for one row if
+    context_once), kept for the next call of that size."""
+    key = (batch_size, context_once)
+    if key not in self._scorers:
       if len(self._scorers) >= self.MAX_INTERPRETERS:
         self._scorers.pop(next(iter(self._scorers)))  # the oldest size
-      self._scorers[batch_size] = TfliteScorer(self.tflite_model, batch_size,
-                                               self.num_threads)
-    return self._scorers[batch_size]
+      self._scorers[key] = TfliteScorer(self.tflite_model, batch_size, self.num_threads,
+                                        single_row=CONTEXT_INPUTS if context_once else ())
+    return self._scorers[key]
 
   def predict(self, rows: List[Dict]) -> np.ndarray:
     """Scores of raw rows (each carries the user's and the item's features)."""
@@ -865,7 +879,8 @@ class MobileBundle:
     item's (features.CANDIDATE_FEATURES). The same scores as `predict` on the merged rows."""
     if not candidates:
       return np.zeros([0], dtype=np.float32)
-    return self._scorer(len(candidates)).score(self.encode_ranking(context, candidates))
+    return self._scorer(len(candidates), context_once=True).score(
+        self.encode_ranking(context, candidates))
 
 
 def raw_example(row: Dict) -> bytes:
