@@ -114,8 +114,9 @@ class RankingPreprocessor(tf.Module):
   as lookup tables (the same files, as assets) and its numeric mappings as step functions
   and a formula, read off the graph as for the mobile bundle (`numeric_mappings`).
 
-  The Transform layer is a fixed ~0.3 ms per request, whatever the number of rows;
-  these lookups cost a tenth of it. Tests check that `rank` answers what
+  In a served request of 100 candidates the Transform layer executed ~360 graph nodes
+  (a Session trace), these lookups ~110; with parsing 100 candidate tf.Examples gone
+  too, that was ~0.3 ms of the old `rank`'s 1.2 ms. Tests check that `rank` answers what
   `serving_default` (which runs the Transform layer) answers on the same rows.
   """
 
@@ -217,8 +218,9 @@ class RankingPreprocessor(tf.Module):
 def frozen_call(model, signature: Dict[str, tf.TensorSpec],
                 single_row: Iterable[str] = ()) -> Callable:
   """model's inference call with its variables folded into constants: a served graph
-  without the ~3 variable reads per weight (the student's QAT ranges included) that cost
-  ~0.1 ms a request. The SavedModel keeps the variables for everything else.
+  without three nodes (handle, read, identity) per variable, ~300 for the QAT student
+  (its ranges are variables too), which cost ~0.1 ms a request (0.85 -> 0.74 ms).
+  The SavedModel keeps the variables for everything else.
 
   single_row: inputs always given with a batch of 1 (the context): traced with that
   static shape, so the graph optimizer folds their shape arithmetic into constants.

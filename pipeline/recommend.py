@@ -3,9 +3,10 @@
 Every item of the run's data is scored for the user and the best k are listed:
 * `int8` (the default): the newest pushed mobile bundle (`<mobile>/latest`), the way
   an app runs it: raw feature values through the bundle's vocabularies and manifest
-  into the TFLite interpreter (models.export.MobileBundle); no Transform graph.
-* `serving`: the newest pushed SavedModel version, its `serving_default` on serialized
-  raw tf.Examples, as TF Serving runs it (the Transform graph is inside).
+  into the TFLite interpreter (models.export.MobileBundle.rank: the user's features
+  once, against every item); no Transform graph.
+* `serving`: the newest pushed SavedModel version, its `rank` signature (the user's
+  features as one tf.Example, the items as lists), as TF Serving runs it.
 Both score the same raw rows, so the two lists can be compared.
 
 The user's context is the one a request made just after the run's data ends would
@@ -306,19 +307,29 @@ def _listed(vocabulary_file: str, value: str) -> bool:
     return any(line.rstrip("\n") == value for line in f)
 
 
+def _as_ranking_request(rows: List[Dict]) -> Tuple[Dict, List[Dict]]:
+  """Rows of one user (the same context on every row) -> (context, candidates)."""
+  context = {name: rows[0][name] for name in features.CONTEXT_FEATURES if name in rows[0]}
+  candidates = [{name: row[name] for name in features.CANDIDATE_FEATURES} for row in rows]
+  return context, candidates
+
+
 def score_int8(bundle_dir: str, rows: List[Dict]):
-  """Scores through the bundle's vocabularies, manifest and interpreter, as an app does."""
+  """Scores through the bundle's vocabularies, manifest and interpreter, as an app does:
+  `MobileBundle.rank`, the user's features encoded once and broadcast against every item."""
   from models import export  # pylint: disable=g-import-not-at-top
-  return export.MobileBundle(bundle_dir).predict(rows)
+  return export.MobileBundle(bundle_dir).rank(*_as_ranking_request(rows))
 
 
 def score_serving(version_dir: str, rows: List[Dict]):
-  """Scores through the SavedModel's serving_default, as TF Serving does."""
+  """Scores through the SavedModel's `rank` signature, as TF Serving runs it: the user's
+  features once, the items as lists."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from models import export  # pylint: disable=g-import-not-at-top
   model = tf.saved_model.load(version_dir)
-  examples = tf.constant([export.raw_example(row) for row in rows])
-  return model.signatures["serving_default"](examples=examples)["score"].numpy()
+  request = export.rank_request(*_as_ranking_request(rows))
+  return model.signatures[export.RANK_SIGNATURE](
+      **{name: tf.constant(value) for name, value in request.items()})["score"].numpy()
 
 
 def _locations(run_dir: str):
