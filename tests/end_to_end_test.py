@@ -640,7 +640,8 @@ def test_latency_benchmark_measures_every_scorer_on_the_run(default_run, tmp_pat
       "teacher SavedModel, serving_default", "student SavedModel, serving_default",
       "student SavedModel, rank (context once)", "student int8 TFLite, MobileBundle.predict",
       "student int8 TFLite, MobileBundle.rank (context once)",
-      "student int8 TFLite, interpreter only"}
+      "student int8 TFLite, interpreter only",
+      "student int8 TFLite, interpreter only (context once)"}
   for name, figures in scorers.items():
     assert figures["calls"] == 20 and 0 < figures["p50_ms"] <= figures["p99_ms"], name
     assert figures["teacher_p50_over_this"] == pytest.approx(
@@ -648,3 +649,7 @@ def test_latency_benchmark_measures_every_scorer_on_the_run(default_run, tmp_pat
   # Loading a SavedModel costs memory; the interpreter alone is the int8 model's few KB.
   assert scorers["teacher SavedModel, serving_default"]["peak_rss_mb_above_baseline"] > 1
   assert "| student SavedModel, rank (context once) |" in done.stdout
+  # Each serving target is stated, met or not, with the measured ratio.
+  targets = [line for line in done.stdout.splitlines()
+             if line.startswith(("| 5x |", "| 20x |"))]
+  assert len(targets) == 3 and all(line.endswith(("| yes |", "| NO |")) for line in targets)
