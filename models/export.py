@@ -137,23 +137,10 @@ class RankingPreprocessor(tf.Module):
           else tf.lookup.StaticVocabularyTable(initializer, sizes.num_oov_buckets))
       self.shifts[name] = shift
     self.mappings = numeric_mappings(tft_output, sizes)
-    context = set(self._context_inputs(self._dummy_context()))
-    if context != set(CONTEXT_INPUTS):
-      raise ValueError(f"RankingPreprocessor makes context inputs {sorted(context)}, "
-                       f"CONTEXT_INPUTS names {sorted(CONTEXT_INPUTS)}")
-    made = context | set(self._candidate_inputs(
-        tf.constant([""]), tf.zeros([1, 0], tf.string), tf.constant([0], tf.int64)))
+    made = set(CONTEXT_INPUTS) | set(CANDIDATE_INPUTS)
     if made != set(model_inputs.MODEL_INPUTS):
       raise ValueError(f"RankingPreprocessor makes {sorted(made)}, the models take "
                        f"{sorted(model_inputs.MODEL_INPUTS)}: update it with preprocessing_fn")
-
-  def _dummy_context(self):
-    return {features.USER_ID: tf.constant([""]), features.USER_GENDER: tf.constant([""]),
-            features.USER_OCCUPATION: tf.constant([""]),
-            features.HISTORY_ITEM_IDS: tf.zeros([1, 0], tf.string),
-            features.USER_AGE: tf.constant([0], tf.int64),
-            features.USER_PRIOR_COUNT: tf.constant([0], tf.int64),
-            features.USER_PRIOR_LIKE_RATE: tf.constant([0.0])}
 
   def _lookup(self, vocabulary: str, values: tf.Tensor, padding=None) -> tf.Tensor:
     ids = self.tables[vocabulary].lookup(values) + self.shifts[vocabulary]
@@ -667,10 +654,11 @@ def numeric_mappings(tft_output, sizes: model_inputs.InputSizes) -> Dict[str, Di
 
 
 # The model inputs made from the user's features (features.CONTEXT_FEATURES): one row per
-# ranking request in `rank` and MobileBundle.rank.
+# ranking request in `rank` and MobileBundle.rank; and those made from the candidate's.
 CONTEXT_INPUTS = (features.USER_INDEX, features.HISTORY_INDEX, features.GENDER_INDEX,
                   features.OCCUPATION_INDEX, features.AGE_BUCKET, features.PRIOR_COUNT_BUCKET,
                   features.PRIOR_COUNT_LOG, features.PRIOR_LIKE_RATE)
+CANDIDATE_INPUTS = (features.ITEM_INDEX, features.GENRE_INDEX, features.YEAR_BUCKET)
 
 # Which vocabulary turns which raw feature into which input, and how indices are shifted.
 _VOCABULARY_INPUTS = (
@@ -766,21 +754,22 @@ class MobileBundle:
                                                              encoding="utf-8")]
       self._index[name] = ({w: i + entry["offset"] for i, w in enumerate(words)},
                            entry["oov_index"])
-    year = self.manifest["numeric_features"][features.YEAR_BUCKET]["steps"]
-    self._year_steps = (np.array([step["from"] for step in year], dtype=np.int64),
-                        np.array([step["bucket"] for step in year], dtype=np.int32))
+    # Each bucketized input's steps as (starts, buckets) arrays.
+    self._steps = {name: (np.array([step["from"] for step in entry["steps"]], dtype=np.int64),
+                          np.array([step["bucket"] for step in entry["steps"]], dtype=np.int32))
+                   for name, entry in self.manifest["numeric_features"].items()
+                   if "steps" in entry}
 
   def _lookup(self, vocabulary: str, value: str) -> int:
     table, oov = self._index[vocabulary]
     return table.get(value, oov)
 
-  @staticmethod
-  def _step(steps, value) -> int:
-    bucket = steps[0]["bucket"]
-    for step in steps:
-      if value >= step["from"]:
-        bucket = step["bucket"]
-    return bucket
+  def _buckets(self, name: str, values) -> np.ndarray:
+    """The bucket of the last step whose `from` is <= each value (the first below them):
+    what RankingPreprocessor._step does in the graph."""
+    starts, buckets = self._steps[name]
+    index = np.searchsorted(starts, np.asarray(values, dtype=np.int64), side="right") - 1
+    return buckets[np.maximum(index, 0)]
 
   def _encode_context(self, row: Dict) -> Dict[str, object]:
     """The model inputs that come from the user's features (features.CONTEXT_FEATURES)."""
@@ -801,7 +790,7 @@ class MobileBundle:
     }
     for name in (features.AGE_BUCKET, features.PRIOR_COUNT_BUCKET):
       entry = numeric[name]
-      out[name] = self._step(entry["steps"], row[entry["from_feature"]])
+      out[name] = int(self._buckets(name, row[entry["from_feature"]]))
     log_entry = numeric[features.PRIOR_COUNT_LOG]
     out[features.PRIOR_COUNT_LOG] = (log_entry["intercept"] + log_entry["slope"]
                                      * np.log1p(row[features.USER_PRIOR_COUNT]))
@@ -815,7 +804,8 @@ class MobileBundle:
     year = self.manifest["numeric_features"][features.YEAR_BUCKET]
     return {features.ITEM_INDEX: self._lookup(features.ITEM_VOCABULARY, row[features.ITEM_ID]),
             features.GENRE_INDEX: genres + [0] * (max_genres - len(genres)),
-            features.YEAR_BUCKET: self._step(year["steps"], row[year["from_feature"]])}
+            features.YEAR_BUCKET: int(self._buckets(features.YEAR_BUCKET,
+                                                    row[year["from_feature"]]))}
 
   def _as_arrays(self, columns: Dict[str, list],
                  names: Optional[Iterable[str]] = model_inputs.MODEL_INPUTS
@@ -843,13 +833,11 @@ class MobileBundle:
     for index, row in enumerate(rows):
       ids = [genre_table.get(g, genre_oov) for g in row[features.ITEM_GENRES][:max_genres]]
       genres[index, :len(ids)] = ids
-    starts, buckets = self._year_steps
-    years = np.array([row[features.ITEM_YEAR] for row in rows], dtype=np.int64)
+    years = [row[features.ITEM_YEAR] for row in rows]
     return {features.ITEM_INDEX: np.array([items.get(row[features.ITEM_ID], oov)
                                            for row in rows], dtype=np.int32),
             features.GENRE_INDEX: genres,
-            features.YEAR_BUCKET: buckets[np.maximum(
-                np.searchsorted(starts, years, side="right") - 1, 0)]}
+            features.YEAR_BUCKET: self._buckets(features.YEAR_BUCKET, years)}
 
   def encode_ranking(self, context: Dict, candidates: List[Dict]) -> Dict[str, np.ndarray]:
     """Model inputs for one user's candidates: the context's encoded once, as one row

@@ -79,7 +79,8 @@ class _WeightedMeanCombiner(beam.CombineFn):
 
   def _add(self, accumulator, labels: np.ndarray, predictions: np.ndarray,
            weight: float) -> None:
-    raise NotImplementedError
+    """Adds one element's weighted value and weight to accumulator (each metric's own)."""
+    raise NotImplementedError(f"{type(self).__name__} must define _add")
 
   def merge_accumulators(self, accumulators: Iterable[List[float]]):
     total = [0.0, 0.0]
