@@ -36,3 +36,20 @@ def test_max_batch_size_below_batch_size_is_rejected_by_name():
   with pytest.raises(ValueError, match=r"student.training.max_batch_size must be >= "
                                        r"student.training.batch_size = 1024, got 512"):
     TrainingConfig(batch_size=1024, max_batch_size=512).validate("student.training")
+
+
+@pytest.mark.parametrize("max_steps, steps_per_pass, expected", [
+    (0, 10**6, None),  # 0: an epoch is one pass, however long
+    (800, 153, None),  # the default 1e5 run: one pass is shorter
+    (800, 800, None),
+    (800, 801, 401),  # two epochs a pass, ceil(801 / 2)
+    (800, 1544, 772),  # 1e6 interactions at 512 rows a step
+    (800, 1601, 534),  # three: ceil(1601 / 3)
+])
+def test_a_long_pass_is_cut_into_equal_epochs(max_steps, steps_per_pass, expected):
+  assert TrainingConfig(max_steps_per_epoch=max_steps).steps_per_epoch(steps_per_pass) == expected
+
+
+def test_max_steps_per_epoch_must_not_be_negative():
+  with pytest.raises(ValueError, match="max_steps_per_epoch must be >= 0"):
+    TrainingConfig(max_steps_per_epoch=-1).validate("teacher.training")

@@ -71,7 +71,8 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
                batch_size, learning_rate)
   training.compile_model(model, learning_rate)
   history, best_epoch = training.fit(model, train, evaluation, training_config,
-                                     log_dir=log_dir, name="teacher")
+                                     log_dir=log_dir, name="teacher",
+                                     steps_per_pass=-(-len(train_arrays[1]) // batch_size))
   eval_metrics = training.evaluate(lambda batch: model(batch, training=False), evaluation,
                                    sizes.user_oov_id)
   logging.info("TeacherTrainer: eval %s", eval_metrics)

@@ -49,15 +49,24 @@ def compile_model(model: keras.Model, learning_rate: float,
 
 
 def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
-        training_config, log_dir: str, name: str,
-        max_epochs: Optional[int] = None) -> Tuple[keras.callbacks.History, int]:
+        training_config, log_dir: str, name: str, max_epochs: Optional[int] = None,
+        steps_per_pass: Optional[int] = None) -> Tuple[keras.callbacks.History, int]:
   """Fits until eval AUC stops improving for `early_stopping_patience` epochs.
 
   The weights of the best epoch are restored: the last one whose eval AUC beat the best
   before it by more than `early_stopping_min_delta` (not always the highest). With
   `lr_decay_factor` the learning rate drops on an eval AUC plateau. TensorBoard logs go
   to `log_dir`. Returns the Keras history and the restored epoch (1-based).
+
+  steps_per_pass: batches in one pass over `train`; with `max_steps_per_epoch` a longer
+  pass is cut into several epochs (`train` is repeated, reshuffled every pass).
   """
+  steps_per_epoch = (training_config.steps_per_epoch(steps_per_pass)
+                     if steps_per_pass else None)
+  if steps_per_epoch:
+    logging.info("%s: %d steps a pass over the train split, an epoch (an evaluation) "
+                 "every %d", name, steps_per_pass, steps_per_epoch)
+    train = train.repeat()
   stopper = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
                                           patience=training_config.early_stopping_patience,
                                           min_delta=training_config.early_stopping_min_delta,
@@ -69,7 +78,7 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
         monitor="val_auc", mode="max", factor=training_config.lr_decay_factor,
         patience=training_config.lr_decay_patience,
         min_delta=training_config.lr_decay_min_delta, verbose=0))
-  history = model.fit(train, validation_data=evaluation,
+  history = model.fit(train, validation_data=evaluation, steps_per_epoch=steps_per_epoch,
                       epochs=max_epochs or training_config.max_epochs,
                       callbacks=callbacks, verbose=0)
   return history, stopper.best_epoch + 1

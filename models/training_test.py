@@ -54,3 +54,30 @@ def test_learning_rate_drops_on_a_plateau_of_eval_auc(tmp_path):
   constant = _flat_auc_fit(tmp_path, TrainingConfig(learning_rate=1e-2,
                                                     early_stopping_patience=10))
   assert "lr" not in constant and len(constant["loss"]) == 6
+
+
+def test_a_pass_longer_than_max_steps_per_epoch_is_cut_into_epochs(tmp_path):
+  """64 rows in batches of 16: 4 steps a pass; at most 2 steps an epoch -> 2 epochs a pass,
+  each seeing half the rows, and the train split repeated beyond its end."""
+  keras.utils.set_random_seed(0)
+  model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+  training.compile_model(model, 1e-2)
+  seen = []
+
+  class Count(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+      seen.append(int(self.model.optimizer.iterations.numpy()))
+
+  rng = np.random.default_rng(0)
+  train = tf.data.Dataset.from_tensor_slices(
+      (rng.normal(size=(64, 1)).astype("float32"), rng.integers(0, 2, (64, 1)).astype("float32"))
+  ).batch(16)
+  evaluation = train.take(2)
+  config = TrainingConfig(max_steps_per_epoch=2, early_stopping_patience=10)
+  original_fit = model.fit
+  model.fit = lambda *args, **kwargs: original_fit(
+      *args, callbacks=kwargs.pop("callbacks") + [Count()], **kwargs)
+  history, _ = training.fit(model, train, evaluation, config, str(tmp_path), "test",
+                            max_epochs=5, steps_per_pass=4)
+  assert len(history.history["loss"]) == 5
+  assert seen == [2, 4, 6, 8, 10]  # 2 steps an epoch, 10 steps: 2.5 passes
