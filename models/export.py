@@ -22,16 +22,18 @@ Models are saved under a temporary name and renamed into place. Artifacts are re
 through `tf.io.gfile`, so sizes and bundles work on local paths and on URIs (gs://).
 """
 
+import bisect
 import contextlib
 import gzip
 import hashlib
 import io
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -509,16 +511,21 @@ class TfliteScorer:
     with _native_stderr_to_log("TFLite interpreter"):
       self._interpreter.allocate_tensors()
     self._output = self._interpreter.get_output_details()[0]
+    # (tensor index, input name, dtype, (scale, zero point) of an int8 input or None)
+    self._quantization = [(detail["index"], _input_key(detail["name"]), detail["dtype"],
+                           detail["quantization"] if detail["dtype"] == np.int8 else None)
+                          for detail in self._inputs]
 
   def quantize(self, inputs: Dict[str, np.ndarray]) -> Dict[int, np.ndarray]:
-    """Model inputs (floats and indices) as the tensors the interpreter takes, by index."""
+    """Model inputs (floats and indices) as the tensors the interpreter takes, by index.
+    Indices already of the input's type are passed on without a copy."""
     tensors = {}
-    for detail in self._inputs:
-      value = np.asarray(inputs[_input_key(detail["name"])])
-      if detail["dtype"] == np.int8:
-        scale, zero_point = detail["quantization"]
-        value = np.clip(np.round(value / scale + zero_point), -128, 127)
-      tensors[detail["index"]] = value.astype(detail["dtype"])
+    for index, name, dtype, quantization in self._quantization:
+      value = inputs[name]
+      if quantization is not None:
+        scale, zero_point = quantization
+        value = np.clip(np.round(np.asarray(value) / scale + zero_point), -128, 127)
+      tensors[index] = np.asarray(value, dtype=dtype)
     return tensors
 
   def invoke(self, tensors: Dict[int, np.ndarray]) -> np.ndarray:
@@ -718,6 +725,39 @@ def write_mobile_bundle(target_dir: str, tflite_model: bytes, tft_output,
   return manifest
 
 
+class EncodedCandidates:
+  """Candidates encoded for a MobileBundle once (`MobileBundle.encode_candidates`): their
+  model inputs (CANDIDATE_INPUTS, int32 indices, one row per candidate).
+
+  An app encodes its catalogue once and ranks any subset of it per request
+  (`take(positions)`), so a request pays only for its user's features and the model.
+  `bundle_sha256` names the model whose vocabularies made the indices (the manifest's
+  sha256): another bundle's `rank` refuses them.
+  """
+
+  def __init__(self, inputs: Dict[str, np.ndarray], bundle_sha256: str):
+    self.bundle_sha256 = bundle_sha256
+    if set(inputs) != set(CANDIDATE_INPUTS):
+      raise ValueError(f"EncodedCandidates needs exactly {list(CANDIDATE_INPUTS)}, "
+                       f"got {sorted(inputs)}")
+    rows = {len(value) for value in inputs.values()}
+    if len(rows) != 1:
+      raise ValueError(f"EncodedCandidates: inputs of different lengths {sorted(rows)}")
+    self.inputs = {name: np.ascontiguousarray(value, dtype=np.int32)
+                   for name, value in inputs.items()}
+    for value in self.inputs.values():
+      value.flags.writeable = False
+
+  def __len__(self) -> int:
+    return len(self.inputs[features.ITEM_INDEX])
+
+  def take(self, positions) -> "EncodedCandidates":
+    """The candidates at `positions` (indices into this block), in that order."""
+    positions = np.asarray(positions, dtype=np.int64)
+    return EncodedCandidates({name: value[positions] for name, value in self.inputs.items()},
+                             self.bundle_sha256)
+
+
 class MobileBundle:
   """Reads a mobile bundle and scores raw rows the way an app would: no TensorFlow graph.
 
@@ -759,6 +799,8 @@ class MobileBundle:
                           np.array([step["bucket"] for step in entry["steps"]], dtype=np.int32))
                    for name, entry in self.manifest["numeric_features"].items()
                    if "steps" in entry}
+    self._step_lists = {name: (starts.tolist(), buckets.tolist())
+                        for name, (starts, buckets) in self._steps.items()}
 
   def _lookup(self, vocabulary: str, value: str) -> int:
     table, oov = self._index[vocabulary]
@@ -789,11 +831,13 @@ class MobileBundle:
         features.PRIOR_LIKE_RATE: row[features.USER_PRIOR_LIKE_RATE],
     }
     for name in (features.AGE_BUCKET, features.PRIOR_COUNT_BUCKET):
-      entry = numeric[name]
-      out[name] = int(self._buckets(name, row[entry["from_feature"]]))
+      # One value: bisect on lists is _buckets' searchsorted without numpy's overhead.
+      starts, buckets = self._step_lists[name]
+      out[name] = buckets[max(bisect.bisect_right(starts, row[numeric[name]["from_feature"]])
+                              - 1, 0)]
     log_entry = numeric[features.PRIOR_COUNT_LOG]
     out[features.PRIOR_COUNT_LOG] = (log_entry["intercept"] + log_entry["slope"]
-                                     * np.log1p(row[features.USER_PRIOR_COUNT]))
+                                     * math.log1p(row[features.USER_PRIOR_COUNT]))
     return out
 
   def _encode_candidate(self, row: Dict) -> Dict[str, object]:
@@ -824,8 +868,9 @@ class MobileBundle:
         columns[name].append(value)
     return self._as_arrays(columns)
 
-  def _encode_candidates(self, rows: List[Dict]) -> Dict[str, np.ndarray]:
-    """`_encode_candidate` of every row, as arrays, the numbers mapped all at once."""
+  def encode_candidates(self, rows: List[Dict]) -> EncodedCandidates:
+    """Candidates' raw item features (features.CANDIDATE_FEATURES) encoded once, for `rank`:
+    `_encode_candidate` of every row, as arrays, the numbers mapped all at once."""
     items, oov = self._index[features.ITEM_VOCABULARY]
     genre_table, genre_oov = self._index[features.GENRE_VOCABULARY]
     max_genres = self.manifest["max_genres"]
@@ -834,19 +879,27 @@ class MobileBundle:
       ids = [genre_table.get(g, genre_oov) for g in row[features.ITEM_GENRES][:max_genres]]
       genres[index, :len(ids)] = ids
     years = [row[features.ITEM_YEAR] for row in rows]
-    return {features.ITEM_INDEX: np.array([items.get(row[features.ITEM_ID], oov)
-                                           for row in rows], dtype=np.int32),
-            features.GENRE_INDEX: genres,
-            features.YEAR_BUCKET: self._buckets(features.YEAR_BUCKET, years)}
+    return EncodedCandidates({
+        features.ITEM_INDEX: np.array([items.get(row[features.ITEM_ID], oov)
+                                       for row in rows], dtype=np.int32),
+        features.GENRE_INDEX: genres,
+        features.YEAR_BUCKET: self._buckets(features.YEAR_BUCKET, years)},
+        self.manifest["sha256"])
 
-  def encode_ranking(self, context: Dict, candidates: List[Dict]) -> Dict[str, np.ndarray]:
+  def encode_ranking(self, context: Dict, candidates: Union[List[Dict], EncodedCandidates]
+                     ) -> Dict[str, np.ndarray]:
     """Model inputs for one user's candidates: the context's encoded once, as one row
-    (CONTEXT_INPUTS), the candidates' one row each."""
-    if not candidates:
+    (CONTEXT_INPUTS), the candidates' one row each (raw rows, or encode_candidates')."""
+    if not len(candidates):  # pylint: disable=g-explicit-length-test
       raise ValueError("encode_ranking needs at least one candidate")
+    if not isinstance(candidates, EncodedCandidates):
+      candidates = self.encode_candidates(candidates)
+    elif candidates.bundle_sha256 != self.manifest["sha256"]:
+      raise ValueError(f"these candidates were encoded for the bundle of model sha256 "
+                       f"{candidates.bundle_sha256}, not this one ({self.manifest['sha256']} "
+                       f"in {self.bundle_dir}): encode them again with this bundle")
     columns = {name: [value] for name, value in self._encode_context(context).items()}
-    columns.update(self._encode_candidates(candidates))
-    return self._as_arrays(columns)
+    return {**self._as_arrays(columns, CONTEXT_INPUTS), **candidates.inputs}
 
   def _scorer(self, batch_size: int, context_once: bool = False) -> TfliteScorer:
     """An interpreter sized for batch_size rows (the context's inputs for one row if
@@ -863,11 +916,13 @@ class MobileBundle:
     """Scores of raw rows (each carries the user's and the item's features)."""
     return self._scorer(len(rows)).score(self.encode(rows))
 
-  def rank(self, context: Dict, candidates: List[Dict]) -> np.ndarray:
+  def rank(self, context: Dict, candidates: Union[List[Dict], EncodedCandidates]
+           ) -> np.ndarray:
     """Scores of one user's candidates: `context` has the user's raw features
     (features.CONTEXT_FEATURES; a history of any length, or none), each candidate its
-    item's (features.CANDIDATE_FEATURES). The same scores as `predict` on the merged rows."""
-    if not candidates:
+    item's (features.CANDIDATE_FEATURES), or `encode_candidates` made them beforehand
+    (an app's catalogue, encoded once). The same scores as `predict` on the merged rows."""
+    if not len(candidates):  # pylint: disable=g-explicit-length-test
       return np.zeros([0], dtype=np.float32)
     return self._scorer(len(candidates), context_once=True).score(
         self.encode_ranking(context, candidates))

@@ -227,3 +227,23 @@ def test_rank_request_pads_genres_and_fit_cuts_or_pads_at_the_end():
                            ([["1", "2", "3", "4", "5"]], [["1", "2", "3", "4"]])):
     tensor = tf.constant(values, dtype=tf.string, shape=[1, len(values[0])])
     assert fit(tensor, 4, "").numpy().astype(str).tolist() == expected
+
+
+def test_encoded_candidates_take_rows_in_order_and_refuse_wrong_inputs():
+  item, genre, year = export.CANDIDATE_INPUTS
+  inputs = {item: np.array([5, 6, 7]), genre: np.array([[1, 0], [2, 3], [0, 0]]),
+            year: np.array([9, 8, 7])}
+  encoded = export.EncodedCandidates(inputs, "abc")
+  assert len(encoded) == 3
+  assert all(value.dtype == np.int32 for value in encoded.inputs.values())
+  subset = encoded.take([2, 0])
+  assert subset.inputs[item].tolist() == [7, 5]
+  assert subset.inputs[genre].tolist() == [[0, 0], [1, 0]]
+  assert subset.inputs[year].tolist() == [7, 9]
+  assert subset.bundle_sha256 == "abc"
+  with pytest.raises(ValueError, match="exactly"):
+    export.EncodedCandidates({item: np.array([1])}, "abc")
+  with pytest.raises(ValueError, match="different lengths"):
+    export.EncodedCandidates({**inputs, year: np.array([1, 2])}, "abc")
+  with pytest.raises(ValueError):  # read-only: a kept catalogue cannot change under a request
+    encoded.inputs[item][0] = 1

@@ -207,6 +207,18 @@ def test_rank_signature_and_bundle_rank_equal_their_per_candidate_scores(distill
     np.testing.assert_allclose(by_rank, by_examples, atol=1e-5, err_msg=name)
     np.testing.assert_array_equal(bundle.rank(context, candidates),
                                   bundle.predict(per_candidate), err_msg=name)
+    # The candidates encoded once, as an app keeps its catalogue, then a subset of them.
+    encoded = bundle.encode_candidates(candidates)
+    np.testing.assert_array_equal(bundle.rank(context, encoded),
+                                  bundle.predict(per_candidate), err_msg=name)
+    positions = [len(candidates) - 1, 0, 2]
+    np.testing.assert_array_equal(bundle.rank(context, encoded.take(positions)),
+                                  bundle.predict([per_candidate[p] for p in positions]),
+                                  err_msg=name)
+    # Indices made with another bundle's vocabularies are refused, not scored.
+    foreign = export.EncodedCandidates(encoded.inputs, "another model")
+    with pytest.raises(ValueError, match="encode them again"):
+      bundle.rank(context, foreign)
     served[name] = by_examples
   # The three contexts are three different requests: the scores say so.
   assert not np.allclose(served["known user"], served["unknown user"], atol=1e-3)
