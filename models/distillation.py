@@ -504,7 +504,8 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
     trainer = HintDistiller(model, teacher_widths or {}, config.hint_weight)
   compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature)
   history, best_epoch = training.fit(trainer, train, evaluation, training_config,
-                                     os.path.join(log_dir, "distill"), "student")
+                                     os.path.join(log_dir, "distill"), "student",
+                                     steps_per_pass=steps_per_epoch)
   stages["distill"] = {"epochs": len(history.history["loss"]), "best_epoch": best_epoch,
                        "best_eval_auc": float(history.history["val_auc"][best_epoch - 1])}
   if config.hint_weight > 0:
