@@ -21,7 +21,7 @@ the models' compiled metrics: TFMA alone on the 1e6 run's test split took 227 s 
 those, 192 s without).
 """
 
-from typing import Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -35,9 +35,9 @@ LOG_LOSS_NAME = "binary_crossentropy"  # the Keras metric's name, which reports 
 EPSILON = 1e-7  # tf_keras.backend.epsilon(), the Keras metric's clipping
 
 
-def _per_model(name: str, combiner_class, eval_config, model_names, output_names,
+def _per_model(name: str, contribution, eval_config, model_names, output_names,
                example_weighted: bool, preprocessors=None) -> metric_types.MetricComputations:
-  """One computation (and combiner_class combiner) per model and output."""
+  """One computation per model and output: a _WeightedMeanCombiner of `contribution`."""
   computations = []
   for model_name in model_names or [""]:
     for output_name in output_names or [""]:
@@ -45,19 +45,22 @@ def _per_model(name: str, combiner_class, eval_config, model_names, output_names
                                    example_weighted=example_weighted)
       computations.append(metric_types.MetricComputation(
           keys=[key], preprocessors=preprocessors,
-          combiner=combiner_class(key, eval_config, model_name, output_name,
-                                  example_weighted)))
+          combiner=_WeightedMeanCombiner(key, eval_config, model_name, output_name,
+                                         example_weighted, contribution)))
   return computations
 
 
 class _WeightedMeanCombiner(beam.CombineFn):
   """Accumulates [sum of weight x value, sum of weights]; the output is their ratio.
 
-  Subclasses add to the accumulator from one element's (labels, predictions, weights).
+  `contribution(labels, predictions, weight)` gives one element's (weighted value,
+  weight): each metric's own part (a module-level function, so Beam can pickle it).
   """
 
   def __init__(self, key: metric_types.MetricKey, eval_config, model_name: str,
-               output_name: str, example_weighted: bool):
+               output_name: str, example_weighted: bool,
+               contribution: Callable[[np.ndarray, np.ndarray, float], Tuple[float, float]]):
+    self._contribution = contribution
     self._key = key
     self._eval_config = eval_config
     self._model_name = model_name
@@ -72,15 +75,12 @@ class _WeightedMeanCombiner(beam.CombineFn):
         element, eval_config=self._eval_config, model_name=self._model_name,
         output_name=self._output_name, example_weighted=self._example_weighted,
         flatten=False, require_single_example_weight=True))
-    self._add(accumulator, np.asarray(labels, dtype=np.float64).ravel(),
-              np.asarray(predictions, dtype=np.float64).ravel(),
-              float(np.asarray(weights, dtype=np.float64).ravel()[0]))
+    weighted, weight = self._contribution(np.asarray(labels, dtype=np.float64).ravel(),
+                                          np.asarray(predictions, dtype=np.float64).ravel(),
+                                          float(np.asarray(weights, dtype=np.float64).ravel()[0]))
+    accumulator[0] += weighted
+    accumulator[1] += weight
     return accumulator
-
-  def _add(self, accumulator, labels: np.ndarray, predictions: np.ndarray,
-           weight: float) -> None:
-    """Adds one element's weighted value and weight to accumulator (each metric's own)."""
-    raise NotImplementedError(f"{type(self).__name__} must define _add")
 
   def merge_accumulators(self, accumulators: Iterable[List[float]]):
     total = [0.0, 0.0]
@@ -115,20 +115,18 @@ def _gauc(name: str = GAUC_NAME,
   del sub_keys  # a single figure per model
   if not query_key:
     raise ValueError("GAUC needs a query_key in its MetricsSpec (the user id feature)")
-  return _per_model(name, _GAUCCombiner, eval_config, model_names, output_names,
+  return _per_model(name, _gauc_contribution, eval_config, model_names, output_names,
                     example_weighted,
                     [metric_types.CombinedFeaturePreprocessor(feature_keys=[query_key])])
 
 
-class _GAUCCombiner(_WeightedMeanCombiner):
-  """Accumulates (sum of rows x AUC, sum of rows) over queries with both labels."""
-
-  def _add(self, accumulator, labels, predictions, weight):
-    del weight  # a query's weight is its row count
-    auc = metrics.auc(labels, predictions)
-    if auc == auc:  # NaN when the query has one class only
-      accumulator[0] += len(labels) * auc
-      accumulator[1] += len(labels)
+def _gauc_contribution(labels, predictions, weight) -> Tuple[float, float]:
+  """One query's (rows x AUC, rows); (0, 0) for a query with one class only."""
+  del weight  # a query's weight is its row count
+  auc = metrics.auc(labels, predictions)
+  if auc != auc:  # NaN when the query has one class only
+    return 0.0, 0.0
+  return len(labels) * auc, float(len(labels))
 
 
 class LogLoss(metric_types.Metric):
@@ -148,15 +146,12 @@ def _log_loss(name: str = LOG_LOSS_NAME,
               sub_keys: Optional[List[metric_types.SubKey]] = None,
               example_weighted: bool = False) -> metric_types.MetricComputations:
   del sub_keys  # binary labels: a single figure per model
-  return _per_model(name, _LogLossCombiner, eval_config, model_names, output_names,
+  return _per_model(name, _log_loss_contribution, eval_config, model_names, output_names,
                     example_weighted)
 
 
-class _LogLossCombiner(_WeightedMeanCombiner):
-  """Accumulates (sum of weight x cross-entropy, sum of weights)."""
-
-  def _add(self, accumulator, labels, predictions, weight):
-    scores = np.clip(predictions, EPSILON, 1 - EPSILON)
-    losses = -(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
-    accumulator[0] += weight * float(losses.sum())
-    accumulator[1] += weight * len(losses)
+def _log_loss_contribution(labels, predictions, weight) -> Tuple[float, float]:
+  """One element's (weight x summed cross-entropy, weight x rows)."""
+  scores = np.clip(predictions, EPSILON, 1 - EPSILON)
+  losses = -(labels * np.log(scores) + (1 - labels) * np.log(1 - scores))
+  return weight * float(losses.sum()), weight * len(losses)
