@@ -327,6 +327,66 @@ def test_teacher_outputs_computed_once_equal_the_live_teacher_on_every_shuffled_
       np.testing.assert_array_equal(targets[:, 2:], live["user_vector"])
 
 
+def _hand_teacher(batch):
+  """logit = 10 x user + item; item vector (item, 2 item, 3 item); user vector (user, -user)."""
+  user = tf.cast(batch["user_id_xf"], tf.float32)
+  item = tf.cast(batch["item_id_xf"], tf.float32)
+  return {"logit": 10 * user + item, "item_vector": tf.stack([item, 2 * item, 3 * item], 1),
+          "user_vector": tf.stack([user, -user], 1)}
+
+
+def _cold_start_arrays(vector_names):
+  # Users below the OOV id (29), so a row whose user id is the OOV id was dropped.
+  batches = [(dict(b, user_id_xf=b["user_id_xf"] % SIZES.user_oov_id), label)
+             for b, label in _random_batches(4, 50, seed=5)]
+  signature = {k: tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype))
+               for k, v in batches[0][0].items()}
+  plain = tf.data.Dataset.from_generator(
+      lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
+  return inputs.in_memory(distillation.with_teacher_logits(
+      plain, _hand_teacher, student.cast_ids, vector_names,
+      cold_start=("user_id_xf", SIZES.user_oov_id)))
+
+
+def test_cold_start_targets_are_the_teachers_for_the_oov_user():
+  features, targets = _cold_start_arrays(["item", "user"])
+  user = features["user_id_xf"].astype(np.float32)
+  item = features["item_id_xf"].astype(np.float32)
+  oov = float(SIZES.user_oov_id)
+  # label, logit, item vector (3), user vector (2), then the OOV user's logit and vector.
+  expected = np.stack([10 * user + item, item, 2 * item, 3 * item, user, -user,
+                       10 * oov + item, np.full_like(user, oov), np.full_like(user, -oov)], 1)
+  np.testing.assert_array_equal(targets[:, 1:], expected)
+  # Without a user vector among the hints, only the cold logit is added.
+  _, logit_only = _cold_start_arrays(["item"])
+  np.testing.assert_array_equal(logit_only[:, 1:], expected[:, [0, 1, 2, 3, 6]])
+
+
+@pytest.mark.parametrize("vector_names", [["item", "user"], ["item"], []])
+def test_dropped_rows_get_the_oov_user_and_its_targets_the_others_keep_theirs(vector_names):
+  arrays = _cold_start_arrays(vector_names)
+  widths = {"item": 3, "user": 2}
+  widths = {name: widths[name] for name in vector_names}
+  oov = SIZES.user_oov_id
+  base = inputs.shuffled_batches(arrays, batch_size=64, seed=1, shuffle_buffer=1000)
+  for rate, dropped_share in ((0.0, 0.0), (1.0, 1.0), (0.5, None)):
+    train = distillation.drop_user_ids(base, rate, "user_id_xf", oov, widths, seed=2)
+    rows = dropped = 0
+    for features, targets in train:
+      # The targets are the hand teacher's for the ids the student now sees, every row.
+      live = _hand_teacher({k: tf.cast(v, tf.int64) for k, v in features.items()
+                            if k in ("user_id_xf", "item_id_xf")})
+      expected = [live["logit"][:, None]] + [live[f"{name}_vector"] for name in vector_names]
+      np.testing.assert_array_equal(targets[:, 1:], tf.concat(expected, 1))
+      rows += len(targets)
+      dropped += int(np.sum(features["user_id_xf"].numpy() == oov))
+    assert rows == 200
+    if dropped_share is not None:
+      assert dropped == dropped_share * rows
+    else:
+      assert 60 < dropped < 140
+
+
 @pytest.mark.parametrize("end_step, frequency, expected", [
     (117, 50, (100, 50)),  # 3 epochs of 39 steps: the last update at 100 reaches the target
     (468, 50, (450, 50)),

@@ -102,7 +102,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   import tensorflow as tf
   import tensorflow_transform as tft
   import tf_keras as keras
-  from models import distillation, export, inputs, student, training
+  from models import distillation, export, features, inputs, student, training
   # pylint: enable=g-import-not-at-top
   tft_output = tft.TFTransformOutput(transform_graph_uri)
   sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
@@ -136,14 +136,24 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # Every epoch would read, parse and run the frozen teacher on the whole train split
   # again: its examples and the teacher's outputs are computed once, in file order, and
   # kept in memory (~0.2 KB a row, 0.9 KB with hints); each epoch reshuffles them.
-  logging.info("DistillationTrainer: running the teacher once over the train split")
+  # Cold-start targets: the student's user-id dropout moves from the model to its batches,
+  # and a dropped row gets the teacher's outputs for the OOV user (its second pass here).
+  cold_start = distillation_config.cold_start_targets and hparams.user_id_dropout > 0
+  logging.info("DistillationTrainer: running the teacher once over the train split%s",
+               " (and again as if every user were new)" if cold_start else "")
   train_arrays = inputs.in_memory(distillation.with_teacher_logits(
       inputs.make_dataset(train_files, spec, 4 * training_config.batch_size, False, seed),
-      teacher_fn, student.cast_ids, list(teacher_widths)))
+      teacher_fn, student.cast_ids, list(teacher_widths),
+      cold_start=(features.USER_INDEX, sizes.user_oov_id) if cold_start else None))
   train_rows = len(train_arrays[1])
   batch_size, learning_rate = training_config.batch_for(train_rows)
   steps_per_epoch = -(-train_rows // batch_size)
   train = inputs.shuffled_batches(train_arrays, batch_size, seed, training_config.shuffle_buffer)
+  if cold_start:
+    train = distillation.drop_user_ids(train, hparams.user_id_dropout, features.USER_INDEX,
+                                       sizes.user_oov_id, teacher_widths, seed)
+  # The model's own user-id dropout stays off then: the batches have done it.
+  model_config = dataclasses.replace(hparams, user_id_dropout=0.0) if cold_start else hparams
   logging.info("DistillationTrainer: %d train rows in memory, batches of %d (%d steps an "
                "epoch), learning rate %g", train_rows, batch_size, steps_per_epoch,
                learning_rate)
@@ -151,7 +161,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn, student.cast_ids,
                                                 list(teacher_widths)).cache()
 
-  model = student.build_student(hparams, sizes, seed=seed)
+  model = student.build_student(model_config, sizes, seed=seed)
   student_parameters = training.count_parameters(model)
   logging.info("DistillationTrainer: student with %d parameters, alpha=%s T=%s",
                student_parameters, distillation_config.alpha, distillation_config.temperature)

@@ -19,9 +19,11 @@ from models.hparams import StudentConfig
 
 def test_post_training_int8_of_a_float_student_is_full_integer():
   keras.utils.set_random_seed(0)
-  # Every branch on: dots beside and into the tower, wide inputs with their bias tables.
+  # Every branch on: bilinear dots beside and into the tower, wide inputs with their bias
+  # tables.
   model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
-                                              dots_into_tower=True, wide_inputs=True),
+                                              dots_into_tower=True, wide_inputs=True,
+                                              bilinear_dots=True, attribute_dots=True),
                                 SIZES, seed=0)
   batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
              for b, _ in _random_batches(20, 1, seed=1)]
@@ -45,25 +47,62 @@ def test_student_branches_add_exactly_their_weights():
   def build(**overrides):
     return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
                                                **overrides), SIZES)
-  full = build(dots_into_tower=True, wide_inputs=True)
+  full = build(dots_into_tower=True, wide_inputs=True, bilinear_dots=False,
+               attribute_dots=False)
   names = {layer.name for layer in full.layers}
   assert {"user_dot_item", "history_dot_item", "user_dot_logit", "history_dot_logit",
           "hidden_0_user_dot", "hidden_0_history_dot", "wide_logit", "user_bias", "item_bias",
           "logit_sum"} <= names
-  plain = build(interaction_dots=False, dots_into_tower=False, wide_inputs=False)
+  plain = build(interaction_dots=False, dots_into_tower=False, wide_inputs=False,
+                bilinear_dots=False, attribute_dots=False)
   assert not any("dot" in layer.name or "wide" in layer.name for layer in plain.layers)
-  beside = build(dots_into_tower=False, wide_inputs=False)
-  into = build(dots_into_tower=True, wide_inputs=False)
+  beside = build(dots_into_tower=False, wide_inputs=False, bilinear_dots=False,
+                 attribute_dots=False)
+  into = build(dots_into_tower=True, wide_inputs=False, bilinear_dots=False,
+               attribute_dots=False)
+  bilinear = build(dots_into_tower=True, wide_inputs=False, bilinear_dots=True)
+  attributes = build(dots_into_tower=True, wide_inputs=False, bilinear_dots=False,
+                     attribute_dots=True)
   # Two dot products: two 1 -> 1 Denses with biases beside the tower; into the tower, two
   # 1 x 16 kernels more; the wide inputs: a bias per user and per item and a 4 -> 1 Dense.
   assert beside.count_params() - plain.count_params() == 4
   assert into.count_params() - beside.count_params() == 2 * 16
   assert full.count_params() - into.count_params() == SIZES.users + SIZES.items + 5
+  # Bilinear dots: an 8 x 8 kernel (no bias) on the user's and on the history's vector.
+  assert bilinear.count_params() - into.count_params() == 2 * 8 * 8
+  # Attribute dots: 3 user x 2 item attributes, each dot a 1 -> 1 Dense with bias beside
+  # the tower and a 1 x 16 kernel into it; no weights of their own.
+  assert {"user_age_xf_genres_dot", "user_gender_xf_item_year_xf_dot"} <= {
+      layer.name for layer in attributes.layers}
+  assert attributes.count_params() - into.count_params() == 6 * (2 + 16)
+
+
+def test_bilinear_dots_start_as_the_plain_dots():
+  """W starts at the identity: with every other weight copied, the logits are the plain
+  dots' model's; moving W moves them."""
+  def build(bilinear):
+    return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
+                                               bilinear_dots=bilinear), SIZES, seed=0)
+  plain, bilinear = build(False), build(True)
+  plain_weights = {layer.name: layer.get_weights() for layer in plain.layers}
+  for layer in bilinear.layers:
+    if layer.name in ("user_bilinear", "history_bilinear"):
+      np.testing.assert_array_equal(layer.get_weights()[0], np.eye(8))
+    elif layer.get_weights():
+      layer.set_weights(plain_weights[layer.name])
+  features, _ = next(_random_batches(1, 32, seed=3))
+  features = {k: v.astype(np.int32) if v.dtype == np.int64 else v for k, v in features.items()}
+  np.testing.assert_allclose(bilinear(features).numpy(), plain(features).numpy(), atol=1e-6)
+  bilinear.get_layer("history_bilinear").set_weights([2 * np.eye(8, dtype=np.float32)])
+  assert np.abs(bilinear(features).numpy() - plain(features).numpy()).max() > 1e-3
 
 
 def test_dots_into_tower_needs_the_dots():
   with pytest.raises(ValueError, match="student.dots_into_tower needs"):
     check(StudentConfig(interaction_dots=False, dots_into_tower=True), "student")
+  with pytest.raises(ValueError, match="student.bilinear_dots needs"):
+    check(StudentConfig(interaction_dots=False, dots_into_tower=False, bilinear_dots=True),
+          "student")
 
 
 def test_file_sizes_gzip(tmp_path):

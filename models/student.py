@@ -8,11 +8,15 @@ only int8/int32 tensors (the serving signature casts Transform's int64 ids).
 import tensorflow as tf
 import tf_keras as keras
 
+from models import features
 from models import inputs as model_inputs
 from models.layers import RowDot
 from models.teacher import embed_features, wide_inputs
 
 ID_DTYPE = tf.int32
+# The attribute embeddings whose products attribute_dots adds (parts of embed_features).
+USER_ATTRIBUTES = (features.GENDER_INDEX, features.OCCUPATION_INDEX, features.AGE_BUCKET)
+ITEM_ATTRIBUTES = ("genres", features.YEAR_BUCKET)
 
 
 def student_input_signature(sizes: model_inputs.InputSizes):
@@ -49,8 +53,19 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
     # The teacher's inductive bias: explicit user.item and history.item dot products
     # (MUL and SUM in int8) instead of leaving a small MLP to rediscover matrix
     # factorization.
-    dots = {name: RowDot(name=f"{name}_dot_item")([vectors[name], vectors["item"]])
-            for name in ("user", "history")}
+    for name in ("user", "history"):
+      vector = _bilinear(vectors[name], name) if config.bilinear_dots else vectors[name]
+      dots[name] = RowDot(name=f"{name}_dot_item")([vector, vectors["item"]])
+  if config.attribute_dots:
+    # What a new user is ranked by besides a short history: the user's attributes against
+    # the item's (age x genre, gender x year, ...), the products the teacher's cross layers
+    # form and a small ReLU tower approximates poorly.
+    flat = {key: keras.layers.Reshape((parts[key].shape[-1],), name=f"{key}_flat")(parts[key])
+            for key in USER_ATTRIBUTES + ITEM_ATTRIBUTES}
+    for user_key in USER_ATTRIBUTES:
+      for item_key in ITEM_ATTRIBUTES:
+        name = f"{user_key}_{item_key}"
+        dots[name] = RowDot(name=f"{name}_dot")([flat[user_key], flat[item_key]])
   first = dict(parts)
   if config.dots_into_tower:
     # The dots reach the tower too, through their own weights.
@@ -70,6 +85,16 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
     terms.append(_sum_of_dense(wide, 1, "wide_logit"))
   logit = keras.layers.Add(name="logit_sum")(terms) if len(terms) > 1 else terms[0]
   return keras.Model(inputs, logit, name="student")
+
+
+def _bilinear(vector, name: str):
+  """W vector, W square and starting at the identity: its dot with the item is
+  vector^T W item, the bilinear interaction a full-rank cross layer gives the teacher,
+  which starts as the plain dot product."""
+  width = vector.shape[-1]
+  vector = keras.layers.Reshape((width,), name=f"{name}_bilinear_input")(vector)
+  return keras.layers.Dense(width, use_bias=False, kernel_initializer="identity",
+                            name=f"{name}_bilinear")(vector)
 
 
 def _sum_of_dense(parts, units: int, name: str):
