@@ -73,13 +73,17 @@ def _random_batches(count, batch_size, seed):
     }, rng.integers(0, 2, (batch_size, 1)).astype(np.float32))
 
 
-def _dataset(teacher_fn, count=40, batch_size=64, seed=0, vector_names=()):
+def _dataset(teacher_fn, count=40, batch_size=64, seed=0, vector_names=(), map_features=None,
+             cold_start=None):
   batches = list(_random_batches(count, batch_size, seed))
+  if map_features is not None:
+    batches = [(map_features(features), label) for features, label in batches]
   signature = {k: tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype))
                for k, v in batches[0][0].items()}
   plain = tf.data.Dataset.from_generator(
       lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
-  return distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids, vector_names)
+  return distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids, vector_names,
+                                          cold_start=cold_start)
 
 
 def _student(seed=0):
@@ -337,14 +341,9 @@ def _hand_teacher(batch):
 
 def _cold_start_arrays(vector_names):
   # Users below the OOV id (29), so a row whose user id is the OOV id was dropped.
-  batches = [(dict(b, user_id_xf=b["user_id_xf"] % SIZES.user_oov_id), label)
-             for b, label in _random_batches(4, 50, seed=5)]
-  signature = {k: tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype))
-               for k, v in batches[0][0].items()}
-  plain = tf.data.Dataset.from_generator(
-      lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
-  return inputs.in_memory(distillation.with_teacher_logits(
-      plain, _hand_teacher, student.cast_ids, vector_names,
+  return inputs.in_memory(_dataset(
+      _hand_teacher, count=4, batch_size=50, seed=5, vector_names=vector_names,
+      map_features=lambda b: dict(b, user_id_xf=b["user_id_xf"] % SIZES.user_oov_id),
       cold_start=("user_id_xf", SIZES.user_oov_id)))
 
 

@@ -19,8 +19,8 @@ from models.hparams import StudentConfig
 
 def test_post_training_int8_of_a_float_student_is_full_integer():
   keras.utils.set_random_seed(0)
-  # Every branch on: bilinear dots beside and into the tower, wide inputs with their bias
-  # tables.
+  # Every branch on: bilinear dots and the user-attribute x item-attribute dots, beside and
+  # into the tower, wide inputs with their bias tables.
   model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
                                               dots_into_tower=True, wide_inputs=True,
                                               bilinear_dots=True, attribute_dots=True),
@@ -47,22 +47,17 @@ def test_student_branches_add_exactly_their_weights():
   def build(**overrides):
     return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
                                                **overrides), SIZES)
-  full = build(dots_into_tower=True, wide_inputs=True, bilinear_dots=False,
-               attribute_dots=False)
+  full = build(dots_into_tower=True, wide_inputs=True)
   names = {layer.name for layer in full.layers}
   assert {"user_dot_item", "history_dot_item", "user_dot_logit", "history_dot_logit",
           "hidden_0_user_dot", "hidden_0_history_dot", "wide_logit", "user_bias", "item_bias",
           "logit_sum"} <= names
-  plain = build(interaction_dots=False, dots_into_tower=False, wide_inputs=False,
-                bilinear_dots=False, attribute_dots=False)
+  plain = build(interaction_dots=False, dots_into_tower=False, wide_inputs=False)
   assert not any("dot" in layer.name or "wide" in layer.name for layer in plain.layers)
-  beside = build(dots_into_tower=False, wide_inputs=False, bilinear_dots=False,
-                 attribute_dots=False)
-  into = build(dots_into_tower=True, wide_inputs=False, bilinear_dots=False,
-               attribute_dots=False)
+  beside = build(dots_into_tower=False, wide_inputs=False)
+  into = build(dots_into_tower=True, wide_inputs=False)
   bilinear = build(dots_into_tower=True, wide_inputs=False, bilinear_dots=True)
-  attributes = build(dots_into_tower=True, wide_inputs=False, bilinear_dots=False,
-                     attribute_dots=True)
+  attributes = build(dots_into_tower=True, wide_inputs=False, attribute_dots=True)
   # Two dot products: two 1 -> 1 Denses with biases beside the tower; into the tower, two
   # 1 x 16 kernels more; the wide inputs: a bias per user and per item and a 4 -> 1 Dense.
   assert beside.count_params() - plain.count_params() == 4
