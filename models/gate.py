@@ -93,10 +93,11 @@ def tfma_eval_config(gate: GateConfig):
   """The Evaluator's EvalConfig: the student (candidate) against the teacher (baseline).
 
   Both are scored by `serving_default` on the raw test tf.Examples (output "score").
-  Metrics per slice: example count, AUC, log loss, calibration, and per user (query
-  key user_id) NDCG@k with the label as gain and GAUC (models.tfma_metrics). AUC has
-  the value floor and the change threshold, GAUC the change threshold; TFMA checks
-  them on the overall slice only and writes the blessing.
+  Metrics per slice: example count, AUC, log loss, calibration, and per user (feature
+  user_id) NDCG@k with the label as gain and GAUC (models.tfma_metrics, which group the
+  rows by user themselves rather than through a query_key). AUC has the value floor and
+  the change threshold, GAUC the change threshold; TFMA checks them on the overall slice
+  only and writes the blessing.
   """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   higher = tfma.MetricDirection.HIGHER_IS_BETTER
@@ -114,7 +115,8 @@ def tfma_eval_config(gate: GateConfig):
       tfma.ModelSpec(name=name, signature_name="serving_default", prediction_key="score",
                      label_key=features.LABEL, is_baseline=name == BASELINE)
       for name in (CANDIDATE, BASELINE)]
-  pointwise = tfma.MetricsSpec(metrics=[
+  user = f'"user_key": "{features.USER_ID}"'
+  spec = tfma.MetricsSpec(metrics=[
       tfma.MetricConfig(class_name="ExampleCount"),
       tfma.MetricConfig(class_name="AUC", per_slice_thresholds=overall_only(
           tfma.MetricThreshold(
@@ -124,12 +126,12 @@ def tfma_eval_config(gate: GateConfig):
       # models.tfma_metrics.LogLoss).
       tfma.MetricConfig(class_name="LogLoss", module="models.tfma_metrics"),
       tfma.MetricConfig(class_name="Calibration"),
-  ])
-  per_user = tfma.MetricsSpec(query_key=features.USER_ID, metrics=[
-      tfma.MetricConfig(class_name="NDCG",
-                        config=f'{{"gain_key": "{features.LABEL}", '
-                               f'"top_k_list": [{gate.ndcg_k}]}}'),
+      # Per user, without a query_key spec: TFMA would group whole extracts by user
+      # (see models.tfma_metrics).
+      tfma.MetricConfig(class_name="UserNDCG", module="models.tfma_metrics",
+                        config=f'{{{user}, "top_k_list": [{gate.ndcg_k}]}}'),
       tfma.MetricConfig(class_name="GAUC", module="models.tfma_metrics",
+                        config=f"{{{user}}}",
                         per_slice_thresholds=overall_only(tfma.MetricThreshold(
                             change_threshold=change(gate.max_gauc_drop)))),
   ])
@@ -140,7 +142,7 @@ def tfma_eval_config(gate: GateConfig):
   # Measured on the 1e6 run's test split (98,783 rows, two models, 2 workers), TFMA alone:
   # 227 s with them, 192 s without.
   options = tfma.Options(include_default_metrics={"value": False})
-  return tfma.EvalConfig(model_specs=model_specs, metrics_specs=[pointwise, per_user],
+  return tfma.EvalConfig(model_specs=model_specs, metrics_specs=[spec],
                          slicing_specs=slicing, options=options)
 
 

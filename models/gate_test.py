@@ -1,11 +1,15 @@
 """The gate's thresholds: the TFMA EvalConfig says what the config says; checks judge NaN."""
 
+import json
 import math
 
+import numpy as np
+import pytest
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs, metric_types
 
-from models import features, gate
+from models import features, gate, int8_evaluation
 
 
 def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
@@ -24,9 +28,12 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
   (gauc,) = by_class["GAUC"].per_slice_thresholds
   assert gauc.threshold.change_threshold.absolute.value == -0.03
   assert by_class["GAUC"].module == "models.tfma_metrics"
-  assert '"top_k_list": [5]' in by_class["NDCG"].config
-  query_specs = [s for s in config.metrics_specs if s.query_key]
-  assert [s.query_key for s in query_specs] == [features.USER_ID]
+  # Per-user metrics group by user themselves: no query_key spec, which would make TFMA
+  # group whole extracts by user.
+  assert json.loads(by_class["UserNDCG"].config) == {"user_key": features.USER_ID,
+                                                     "top_k_list": [5]}
+  assert json.loads(by_class["GAUC"].config) == {"user_key": features.USER_ID}
+  assert [s.query_key for s in config.metrics_specs] == [""]
   assert [list(s.feature_keys) for s in config.slicing_specs] == [
       [], [features.USER_IN_TRAIN], [features.ITEM_IN_TRAIN], [features.USER_ACTIVITY]]
   # No metric goes through TFMA's Keras path, which loads every model as a Keras model in
@@ -46,3 +53,95 @@ def test_checks_pass_fail_and_a_missing_value_fails():
   assert not missing.passed
   assert gate.check_at_least("student", "auc - teacher auc", -0.046, -0.01).line() == (
       "student: auc - teacher auc -0.0460 vs limit -0.0100 (at least)")
+
+
+class _ScoreReader(tf.Module):
+  """A SavedModel whose serving_default returns a feature of the example as its score."""
+
+  def __init__(self, key):
+    super().__init__()
+    self._key = key
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def serve(self, examples):
+    parsed = tf.io.parse_example(examples, {self._key: tf.io.FixedLenFeature([1], tf.float32)})
+    return {"score": parsed[self._key]}
+
+
+def _score_reader(path, key):
+  module = _ScoreReader(key)
+  tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+  return path
+
+
+def _scored_example(user, label, student, teacher, item_known, activity):
+  feature = {
+      features.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user.encode()])),
+      features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+      "student_score": tf.train.Feature(float_list=tf.train.FloatList(value=[student])),
+      "teacher_score": tf.train.Feature(float_list=tf.train.FloatList(value=[teacher])),
+      features.USER_IN_TRAIN: tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[b"known" if user < "m" else b"new"])),
+      features.ITEM_IN_TRAIN: tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[b"known" if item_known else b"new"])),
+      features.USER_ACTIVITY: tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[activity.encode()])),
+  }
+  return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def test_tfma_runs_the_gate_config_per_slice_as_numpy_and_judges_gauc(tmp_path):
+  # The gate's EvalConfig run by TFMA's Beam pipeline on rows that carry both models'
+  # scores (TFMA reads a prediction from a feature when no model is given), against the
+  # Int8Evaluator's numpy figures on the same rows, slice by slice. Scores on a 1/8 grid
+  # tie often, as a fake-quantized student's do.
+  rng = np.random.default_rng(3)
+  rows = []
+  for user in ["a", "b", "c", "d", "e", "n", "p", "q", "r"]:
+    for position in range(int(rng.integers(1, 12))):
+      label = int(rng.integers(0, 2))
+      teacher = float(np.clip(0.5 + 0.3 * (2 * label - 1) + rng.normal(0, 0.2), 0.01, 0.99))
+      student = float(np.round(rng.random() * 8) / 8 * 0.98 + 0.01)
+      rows.append({features.USER_ID: user, features.LABEL: label, "student": student,
+                   "teacher": teacher, features.ITEM_IN_TRAIN: "known" if rng.random() < 0.7
+                   else "new", features.USER_ACTIVITY: features.activity_bucket(position),
+                   features.USER_IN_TRAIN: "known" if user < "m" else "new"})
+  data = str(tmp_path / "test.tfrecord")
+  with tf.io.TFRecordWriter(data) as writer:
+    for row in rows:
+      writer.write(_scored_example(row[features.USER_ID], row[features.LABEL], row["student"],
+                                   row["teacher"], row[features.ITEM_IN_TRAIN] == "known",
+                                   row[features.USER_ACTIVITY]).SerializeToString())
+  config = gate.tfma_eval_config(gate.GateConfig(auc_floor=0.0, max_auc_drop=1.0,
+                                                 max_gauc_drop=0.0001, ndcg_k=3))
+  models = [tfma.default_eval_shared_model(
+      _score_reader(str(tmp_path / name), f"{model}_score"), eval_config=config, model_name=name)
+            for name, model in ((gate.CANDIDATE, "student"), (gate.BASELINE, "teacher"))]
+  output = str(tmp_path / "evaluation")
+  tfma.run_model_analysis(eval_shared_model=models, eval_config=config, data_location=data,
+                          output_path=output)
+
+  reported = gate.read_tfma_metrics(output)
+  scores = {"student": np.array([r["student"] for r in rows]),
+            "teacher": np.array([r["teacher"] for r in rows])}
+  expected = int8_evaluation.sliced_metrics(rows, scores, ndcg_k=3)
+  assert sorted(s.name for s in expected) == sorted(reported)
+  for expected_slice in expected:
+    for model, figures in expected_slice.models.items():
+      got = reported[expected_slice.name][model]
+      assert got["example_count"] == figures.rows
+      for name in (gate.GAUC, "ndcg"):
+        value = getattr(figures, name)
+        reported_value = got[f"{gate.NDCG}@3" if name == "ndcg" else name]
+        if math.isnan(value):
+          assert math.isnan(reported_value), (expected_slice.name, model, name)
+        else:
+          assert reported_value == pytest.approx(value, abs=1e-12), (
+              expected_slice.name, model, name)
+  # The teacher ranks within users far better: TFMA fails the GAUC change threshold on the
+  # overall slice, and the gate's checks say so.
+  checks = {c.metric: c for c in gate.tfma_checks(output, gate.GateConfig(max_gauc_drop=0.0001),
+                                                 reported)}
+  assert not checks["gauc - teacher gauc"].passed
+  assert checks["gauc - teacher gauc"].value == pytest.approx(
+      expected[0].models["student"].gauc - expected[0].models["teacher"].gauc, abs=1e-12)

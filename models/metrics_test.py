@@ -1,5 +1,6 @@
 """Metrics against values worked out by hand."""
 
+import itertools
 import math
 
 import numpy as np
@@ -50,8 +51,31 @@ def test_ndcg_at_k_by_hand():
   assert metrics.ndcg_at_k(labels, scores, users, k=2) == pytest.approx(expected)
   # k = 1: the top row is negative.
   assert metrics.ndcg_at_k(labels, scores, users, k=1) == 0.0
-  # Ties keep the given order: [pos, neg] at equal scores ranks the positive first.
-  assert metrics.ndcg_at_k([1, 0], [0.5, 0.5], ["a", "a"], k=1) == 1.0
+  # A tie shares its positions: at equal scores the positive is first in half the orders.
+  assert metrics.ndcg_at_k([1, 0], [0.5, 0.5], ["a", "a"], k=1) == 0.5
+  assert metrics.ndcg_at_k([0, 1], [0.5, 0.5], ["a", "a"], k=1) == 0.5
+
+
+def test_ndcg_at_k_with_ties_is_the_mean_over_every_order_of_the_ties():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, 7)
+  labels[0] = 1
+  scores = np.array([0.9, 0.5, 0.5, 0.5, 0.2, 0.2, 0.1])
+  users = ["a"] * 7
+  # Brute force: rank every permutation of the rows with a stable sort (ties in that
+  # permutation's order) and average the plain NDCG@3 over the permutations.
+  values = []
+  for permutation in itertools.permutations(range(7)):
+    ranked = sorted(permutation, key=lambda i: -scores[i])
+    dcg = sum(labels[i] / math.log2(position + 2) for position, i in enumerate(ranked[:3]))
+    ideal = sum(g / math.log2(position + 2)
+                for position, g in enumerate(sorted(labels, reverse=True)[:3]))
+    values.append(dcg / ideal)
+  assert metrics.ndcg_at_k(labels, scores, users, k=3) == pytest.approx(np.mean(values), abs=1e-12)
+  # Any order of the same rows gives the same figure.
+  shuffled = rng.permutation(7)
+  assert metrics.ndcg_at_k(labels[shuffled], scores[shuffled], users, k=3) == pytest.approx(
+      metrics.ndcg_at_k(labels, scores, users, k=3), abs=1e-15)
 
 
 def test_calibration_by_hand():

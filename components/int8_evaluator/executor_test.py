@@ -41,10 +41,15 @@ def _test_rows(transformed_data):
 
 
 def _ndcg_by_hand(labels, scores, k):
-  """Rows of one user, ranked by score (ties in row order); gains = labels."""
-  ranked = [label for _, label in sorted(zip(scores, labels), key=lambda p: -p[0])][:k]
+  """Rows of one user; gains = labels. A row tied with others sits at each of the positions
+  the tie spans equally often: its discount is their mean (int8 scores tie often)."""
+  dcg = 0.0
+  for label, score in zip(labels, scores):
+    above = sum(s > score for s in scores)
+    tied = sum(s == score for s in scores)
+    dcg += label * np.mean([1 / np.log2(p + 2) if p < k else 0.0
+                            for p in range(above, above + tied)])
   ideal = sorted(labels, reverse=True)[:k]
-  dcg = sum(g / np.log2(i + 2) for i, g in enumerate(ranked))
   return dcg / sum(g / np.log2(i + 2) for i, g in enumerate(ideal))
 
 
