@@ -41,7 +41,11 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
-from models import features, metrics
+from models import features, metrics, tf_teardown
+
+# TFMA imports this module in every Beam worker of the Evaluator, which exits holding
+# both SavedModels: without this each worker prints TensorFlow's teardown noise.
+tf_teardown.install()
 
 GAUC_NAME = "gauc"
 NDCG_NAME = "ndcg"  # TFMA's NDCG reports under this name too
