@@ -7,7 +7,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from models import distillation_trainer
+from models import distillation_trainer, process_memory
 from models.hparams import DistillationConfig, StudentConfig, TransformConfig
 from models.teacher_trainer import TeacherSummary
 
@@ -42,3 +42,5 @@ class Executor(base_executor.BaseExecutor):
     model.set_float_custom_property("sparsity", report.student.sparsity.overall)
     mobile_model.set_float_custom_property("eval_auc", report.tflite.int8_vs_float.auc_int8)
     mobile_model.set_string_custom_property("format", "tflite")
+    # The components after this one run in the same process on a local runner.
+    process_memory.release_freed_memory("DistillationTrainer")

@@ -8,7 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from models import teacher_trainer
+from models import process_memory, teacher_trainer
 from models.hparams import TeacherConfig, TransformConfig
 
 
@@ -35,3 +35,5 @@ class Executor(base_executor.BaseExecutor):
       summary.write(uri)
     model.set_float_custom_property("eval_auc", summary.eval.auc)
     model.set_int_custom_property("parameters", summary.parameters)
+    # The components after this one run in the same process on a local runner.
+    process_memory.release_freed_memory("TeacherTrainer")
