@@ -12,7 +12,9 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "models", "models.*", "interactions", "interactions.*", "schemas"]),
-    package_data={"": ["testdata/**/*", "testdata/*"], "schemas": ["*.pbtxt"]},
+    package_data={"": ["testdata/**/*", "testdata/*"], "schemas": ["*.pbtxt"],
+                  # Not a package: the folder Beam's workers find sitecustomize.py in.
+                  "pipeline": ["worker_site/sitecustomize.py"]},
     include_package_data=True,
     install_requires=[
         # Ranges here; exact, verified pins live in constraints.txt.

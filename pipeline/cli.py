@@ -33,6 +33,8 @@ from pipeline.configs import RUNNERS  # pylint: disable=wrong-import-position
 EXIT_NOT_BLESSED = 3
 # Errors whose own message is the thing to show (raised inside components).
 _KNOWN_ERRORS = ("ValidationGateError", "DataError")
+# A folder whose sitecustomize.py Beam's worker processes run at start-up (see _quiet).
+WORKER_SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker_site")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -181,10 +183,19 @@ def failure_message(error: BaseException) -> str:
   return f"{type(error).__name__}: {text.strip().splitlines()[-1] if text.strip() else ''}"
 
 
+def worker_pythonpath(pythonpath: str) -> str:
+  """`pythonpath` with WORKER_SITE first (once)."""
+  rest = [p for p in pythonpath.split(os.pathsep) if p and p != WORKER_SITE]
+  return os.pathsep.join([WORKER_SITE] + rest)
+
+
 def _quiet() -> None:
   """Hides library warnings and INFO logs (TF, Beam, TFX); set before they are imported."""
   warnings.filterwarnings("ignore")
   os.environ.setdefault("PYTHONWARNINGS", "ignore")  # Beam's worker processes too
+  # Beam's worker processes import pipeline/worker_site/sitecustomize.py at start-up, which
+  # hides TensorFlow's exit-time AtomicFunction.__del__ reports (models.tf_teardown).
+  os.environ["PYTHONPATH"] = worker_pythonpath(os.environ.get("PYTHONPATH", ""))
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
   logging.getLogger().setLevel(logging.ERROR)
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top

@@ -1,5 +1,6 @@
 """The CLI: a bad flag, path or value gives one line and a non-zero exit."""
 
+import os
 import subprocess
 import sys
 
@@ -81,3 +82,28 @@ def test_every_subcommand_and_flag_has_help_and_is_in_the_readme():
       if flags and not any(f"`{flag}" in readme for flag in flags):
         missing.append(f"{name} {flags[0]}")
   assert missing == []
+
+
+def test_worker_processes_start_with_the_tensorflow_teardown_filter():
+  # A process started with the PYTHONPATH a run gives Beam's workers runs
+  # worker_site/sitecustomize.py; an object named as TensorFlow's AtomicFunction whose
+  # __del__ fails at exit then prints nothing, another one still does.
+  path = cli.worker_pythonpath(os.pathsep.join(["/elsewhere", cli.WORKER_SITE]))
+  assert path.split(os.pathsep) == [cli.WORKER_SITE, "/elsewhere"]
+  assert cli.worker_pythonpath(path) == path
+  script = ("import sys\n"
+            "print(getattr(sys.unraisablehook, '_distillrec_tf_teardown', False))\n"
+            "class AtomicFunction:\n"
+            "  def __del__(self):\n"
+            "    raise TypeError('teardown')\n"
+            "class Other:\n"
+            "  def __del__(self):\n"
+            "    raise TypeError('other')\n"
+            "keep = [AtomicFunction(), Other()]\n")
+  for pythonpath, installed in ((path, True), ("/elsewhere", False)):
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=pythonpath), check=True,
+                            cwd=os.path.dirname(cli.WORKER_SITE), timeout=120)
+    assert result.stdout.strip() == str(installed)
+    assert ("AtomicFunction.__del__" in result.stderr) is not installed, result.stderr
+    assert "Other.__del__" in result.stderr
