@@ -74,19 +74,17 @@ def _score_reader(path, key):
   return path
 
 
-def _scored_example(user, label, student, teacher, item_known, activity):
-  feature = {
-      features.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user.encode()])),
-      features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-      "student_score": tf.train.Feature(float_list=tf.train.FloatList(value=[student])),
-      "teacher_score": tf.train.Feature(float_list=tf.train.FloatList(value=[teacher])),
-      features.USER_IN_TRAIN: tf.train.Feature(bytes_list=tf.train.BytesList(
-          value=[b"known" if user < "m" else b"new"])),
-      features.ITEM_IN_TRAIN: tf.train.Feature(bytes_list=tf.train.BytesList(
-          value=[b"known" if item_known else b"new"])),
-      features.USER_ACTIVITY: tf.train.Feature(bytes_list=tf.train.BytesList(
-          value=[activity.encode()])),
-  }
+def _scored_example(row):
+  """A test row as a tf.Example: its user, label, slice features and both models' scores."""
+  def text(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+
+  feature = {name: text(row[name]) for name in (features.USER_ID, features.USER_IN_TRAIN,
+                                                features.ITEM_IN_TRAIN, features.USER_ACTIVITY)}
+  feature[features.LABEL] = tf.train.Feature(
+      int64_list=tf.train.Int64List(value=[row[features.LABEL]]))
+  for model in ("student", "teacher"):
+    feature[f"{model}_score"] = tf.train.Feature(float_list=tf.train.FloatList(value=[row[model]]))
   return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
@@ -109,9 +107,7 @@ def test_tfma_runs_the_gate_config_per_slice_as_numpy_and_judges_gauc(tmp_path):
   data = str(tmp_path / "test.tfrecord")
   with tf.io.TFRecordWriter(data) as writer:
     for row in rows:
-      writer.write(_scored_example(row[features.USER_ID], row[features.LABEL], row["student"],
-                                   row["teacher"], row[features.ITEM_IN_TRAIN] == "known",
-                                   row[features.USER_ACTIVITY]).SerializeToString())
+      writer.write(_scored_example(row).SerializeToString())
   config = gate.tfma_eval_config(gate.GateConfig(auc_floor=0.0, max_auc_drop=1.0,
                                                  max_gauc_drop=0.0001, ndcg_k=3))
   models = [tfma.default_eval_shared_model(

@@ -39,7 +39,8 @@ def release_freed_memory(step: str) -> int:
     trim = None
   if trim is not None:
     trim(0)
-  released = max(0, before - resident_bytes())
+  after = resident_bytes()
+  released = max(0, before - after)
   logging.info("%s: released %.0f MB of freed memory to the OS (resident now %.0f MB)", step,
-               released / 2**20, resident_bytes() / 2**20)
+               released / 2**20, after / 2**20)
   return released

@@ -46,11 +46,7 @@ def test_exit_time_atomic_function_report_is_dropped_and_others_kept():
 
 def test_the_same_report_outside_exit_is_passed_on():
   seen = []
-
-  def atomic_del():
-    pass
-
-  atomic_del.__qualname__ = "AtomicFunction.__del__"
+  atomic_del = types.SimpleNamespace(__qualname__="AtomicFunction.__del__")
   report = types.SimpleNamespace(exc_type=TypeError, object=atomic_del)
   tf_teardown._hook(report, seen.append, is_finalizing=lambda: False)
   assert seen == [report]
