@@ -5,7 +5,8 @@ fresh process with the default config (nothing cached: a new output folder) whil
 sampler reads the resident memory of that process and all its children (Beam's worker
 processes included) every SAMPLE_SECONDS. Afterwards ML Metadata gives every component's
 start and end; a component's peak memory is the largest sample taken while it ran (the
-components run in turn in one process, so it includes what earlier ones still hold).
+components run in turn in one process, so it includes what earlier ones still hold; the
+trainers run in child processes of it, which end with them).
 
 Writes benchmarks/scale.md and benchmarks/results/scale/scale.json: per component and
 size, seconds and peak RSS, and how each grows from one size to the next relative to the
@@ -129,7 +130,8 @@ def markdown(runs: List[Dict]) -> List[str]:
            "per size, alone on the machine. Seconds from ML Metadata; peak RSS of the run's "
            "process tree (Beam workers included) sampled every "
            f"{SAMPLE_SECONDS} s while the component ran (one process runs the components "
-           "in turn, so a figure includes what earlier ones still hold). Growth: time ratio / "
+           "in turn, so a figure includes what earlier ones still hold; the trainers run in "
+           "child processes of it, which end with them). Growth: time ratio / "
            "size ratio (1.0 = linear; below 1, fixed costs still dominate).", "",
            "| component | " + " | ".join(f"s at {s}" for s in sizes) + " | "
            + " | ".join(f"MB at {s}" for s in sizes) + " | "

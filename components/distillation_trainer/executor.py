@@ -7,6 +7,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components import child_process
 from models import distillation_trainer, process_memory
 from models.hparams import DistillationConfig, StudentConfig, TransformConfig
 from models.teacher_trainer import TeacherSummary
@@ -26,15 +27,20 @@ class Executor(base_executor.BaseExecutor):
     model, mobile_model = single(output_dict["model"]), single(output_dict["mobile_model"])
     model_run = single(output_dict["model_run"])
 
-    report = distillation_trainer.run(
-        examples.uri, raw_examples.uri, transform_graph.uri,
+    hparams = StudentConfig.from_json(exec_properties["student_config"])
+    arguments = dict(
+        examples_uri=examples.uri, raw_examples_uri=raw_examples.uri,
+        transform_graph_uri=transform_graph.uri,
         teacher_serving_dir=path_utils.serving_model_dir(teacher.uri),
-        teacher=TeacherSummary.read(teacher.uri),
-        hparams=StudentConfig.from_json(exec_properties["student_config"]),
+        teacher=TeacherSummary.read(teacher.uri), hparams=hparams,
         distillation_config=DistillationConfig.from_json(exec_properties["distillation_config"]),
         transform=TransformConfig.from_json(exec_properties["transform_config"]),
         serving_dir=path_utils.serving_model_dir(model.uri), mobile_dir=mobile_model.uri,
         log_dir=model_run.uri)
+    if hparams.training.separate_process:
+      report = child_process.call("DistillationTrainer", distillation_trainer.run, **arguments)
+    else:
+      report = distillation_trainer.run(**arguments)
 
     for uri in (model_run.uri, model.uri):
       report.write(uri)
@@ -42,5 +48,6 @@ class Executor(base_executor.BaseExecutor):
     model.set_float_custom_property("sparsity", report.student.sparsity.overall)
     mobile_model.set_float_custom_property("eval_auc", report.tflite.int8_vs_float.auc_int8)
     mobile_model.set_string_custom_property("format", "tflite")
-    # The components after this one run in the same process on a local runner.
-    process_memory.release_freed_memory("DistillationTrainer")
+    if not hparams.training.separate_process:
+      # The components after this one run in the same process on a local runner.
+      process_memory.release_freed_memory("DistillationTrainer")

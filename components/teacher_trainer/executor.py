@@ -8,6 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components import child_process
 from models import process_memory, teacher_trainer
 from models.hparams import TeacherConfig, TransformConfig
 
@@ -24,16 +25,21 @@ class Executor(base_executor.BaseExecutor):
     model = artifact_utils.get_single_instance(output_dict["model"])
     model_run = artifact_utils.get_single_instance(output_dict["model_run"])
 
-    summary = teacher_trainer.run(
-        examples.uri, transform_graph.uri,
-        TeacherConfig.from_json(exec_properties["teacher_config"]),
-        TransformConfig.from_json(exec_properties["transform_config"]),
+    hparams = TeacherConfig.from_json(exec_properties["teacher_config"])
+    arguments = dict(
+        examples_uri=examples.uri, transform_graph_uri=transform_graph.uri, hparams=hparams,
+        transform=TransformConfig.from_json(exec_properties["transform_config"]),
         serving_dir=path_utils.serving_model_dir(model.uri),
         log_dir=os.path.join(model_run.uri, "teacher"))
+    if hparams.training.separate_process:
+      summary = child_process.call("TeacherTrainer", teacher_trainer.run, **arguments)
+    else:
+      summary = teacher_trainer.run(**arguments)
 
     for uri in (model.uri, model_run.uri):
       summary.write(uri)
     model.set_float_custom_property("eval_auc", summary.eval.auc)
     model.set_int_custom_property("parameters", summary.parameters)
-    # The components after this one run in the same process on a local runner.
-    process_memory.release_freed_memory("TeacherTrainer")
+    if not hparams.training.separate_process:
+      # The components after this one run in the same process on a local runner.
+      process_memory.release_freed_memory("TeacherTrainer")
