@@ -349,8 +349,8 @@ def _cold_start_arrays(vector_names):
 
 def test_cold_start_targets_are_the_teachers_for_the_oov_user():
   features, targets = _cold_start_arrays(["item", "user"])
-  user = features["user_id_xf"].astype(np.float32)
-  item = features["item_id_xf"].astype(np.float32)
+  user = np.asarray(features["user_id_xf"], np.float32)
+  item = np.asarray(features["item_id_xf"], np.float32)
   oov = float(SIZES.user_oov_id)
   # label, logit, item vector (3), user vector (2), then the OOV user's logit and vector.
   expected = np.stack([10 * user + item, item, 2 * item, 3 * item, user, -user,

@@ -33,7 +33,7 @@ import math
 import os
 import sys
 import tempfile
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -413,11 +413,12 @@ def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
     return converter.convert()
 
 
-def representative_rows(features_by_name: Dict[str, np.ndarray], count: int, seed: int,
+def representative_rows(features_by_name: Dict[str, Any], count: int, seed: int,
                         table_rows: Dict[str, int], batch_size: int = 100
                         ) -> Iterator[Dict[str, np.ndarray]]:
   """Calibration batches for `convert_to_tflite`: `count` rows drawn (seeded) from the whole
-  of `features_by_name`, then rows that look up every row of every embedding table.
+  of `features_by_name` (numpy arrays or tensors), then rows that look up every row of
+  every embedding table.
 
   The converter gives a table the range of the lookups it saw: a table row the
   calibration rows never looked up was clipped to it (an age bucket's 0.39 became 0.27,
@@ -432,13 +433,13 @@ def representative_rows(features_by_name: Dict[str, np.ndarray], count: int, see
   sample = np.sort(rng.choice(total, size=min(count, total), replace=False))
   for start in range(0, len(sample), batch_size):
     chosen = _fill(sample[start:start + batch_size], batch_size)
-    yield {name: values[chosen] for name, values in features_by_name.items()}
+    yield {name: _rows(values, chosen) for name, values in features_by_name.items()}
   for name, rows in table_rows.items():
     is_list = features_by_name[name].ndim == 2
     ids = np.arange(1 if is_list else 0, rows)  # a list's 0 is padding
     for start in range(0, len(ids), batch_size):
       chunk = _fill(ids[start:start + batch_size], batch_size)
-      batch = {key: np.repeat(values[:1], batch_size, axis=0)
+      batch = {key: np.repeat(_rows(values, [0]), batch_size, axis=0)
                for key, values in features_by_name.items()}
       looked_up = np.zeros_like(batch[name])
       if is_list:
@@ -447,6 +448,11 @@ def representative_rows(features_by_name: Dict[str, np.ndarray], count: int, see
         looked_up[:] = chunk
       batch[name] = looked_up
       yield batch
+
+
+def _rows(values, rows) -> np.ndarray:
+  """values[rows] of a numpy array or a tensor (which takes no index array: gathered)."""
+  return values[rows] if isinstance(values, np.ndarray) else tf.gather(values, rows).numpy()
 
 
 def _fill(values: np.ndarray, size: int) -> np.ndarray:
