@@ -121,3 +121,37 @@ def test_rank_signature_equals_serving_default_on_the_merged_rows(transformed_da
     np.testing.assert_allclose(ranked.numpy(), expected.numpy(), atol=1e-5)
     scores.append(ranked.numpy())
   assert not np.allclose(scores[0], scores[1], atol=1e-3)
+
+
+@pytest.mark.parametrize("separate_process", [True, False])
+def test_separate_process_chooses_where_the_teacher_trains(transformed_data, tmp_path,
+                                                            monkeypatch, separate_process):
+  """On: the teacher trains through child_process.call (tested in child_process_test to run
+  in another process); off: in this process, nothing spawned."""
+  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts
+  from components import child_process
+  from components.teacher_trainer import executor
+  from models.hparams import TeacherConfig, TrainingConfig
+  # pylint: enable=g-import-not-at-top
+  spawned, real_call = [], child_process.call
+
+  def recording_call(step, fn, *args, **kwargs):
+    spawned.append((step, fn))
+    return real_call(step, fn, *args, **kwargs)
+
+  monkeypatch.setattr(child_process, "call", recording_call)
+  model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+  model.uri, model_run.uri = str(tmp_path / "model"), str(tmp_path / "model_run")
+  config = TeacherConfig(training=TrainingConfig(max_epochs=1, batch_size=256,
+                                                 separate_process=separate_process))
+  executor.Executor().Do(
+      {"examples": [transformed_data.transformed_examples],
+       "transform_graph": [transformed_data.transform_graph]},
+      {"model": [model], "model_run": [model_run]},
+      {"teacher_config": config.to_json(),
+       "transform_config": transformed_data.transform_config.to_json()})
+  assert spawned == ([("TeacherTrainer", teacher_trainer.run)] if separate_process else [])
+  summary = teacher_trainer.TeacherSummary.read(model.uri)
+  assert summary.epochs_trained == 1
+  assert model.get_float_custom_property("eval_auc") == pytest.approx(summary.eval.auc)
