@@ -66,7 +66,7 @@ class TrainingConfig(Section):
   lr_decay_min_delta: float = 0.0
   shuffle_buffer: int = 100_000
   seed: int = 42
-  # Train in a fresh child process (components/child_process.py), which hands everything
+  # Train in a fresh child process (models/child_process.py), which hands everything
   # TensorFlow kept back to the OS when it ends; otherwise the later components of a local
   # run start on top of it (3.2 GB after the DistillationTrainer on 1e6 interactions).
   # Costs ~6 s of imports; false where each component already has its own process

@@ -7,8 +7,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import child_process
-from models import distillation_trainer, process_memory
+from models import child_process, distillation_trainer, process_memory
 from models.hparams import DistillationConfig, StudentConfig, TransformConfig
 from models.teacher_trainer import TeacherSummary
 

@@ -8,8 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import child_process
-from models import process_memory, teacher_trainer
+from models import child_process, process_memory, teacher_trainer
 from models.hparams import TeacherConfig, TransformConfig
 
 

@@ -130,7 +130,7 @@ def test_separate_process_chooses_where_the_teacher_trains(transformed_data, tmp
   in another process); off: in this process, nothing spawned."""
   # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts
-  from components import child_process
+  from models import child_process
   from components.teacher_trainer import executor
   from models.hparams import TeacherConfig, TrainingConfig
   # pylint: enable=g-import-not-at-top

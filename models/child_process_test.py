@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from components import child_process
-from models import process_memory
+from models import child_process, process_memory
 
 MB = 2**20
 
