@@ -81,26 +81,37 @@ def transformed_data(tmp_path_factory) -> TransformedData:
 
 
 @pytest.fixture(scope="session")
-def trained_teacher(transformed_data, tmp_path_factory):
-  """TeacherTrainer's executor on `transformed_data` (a few epochs): (model, model_run)."""
+def run_teacher_executor(transformed_data):
+  """A function (teacher_config, folder) -> (model, model_run): TeacherTrainer's executor on
+  `transformed_data`, its artifacts under folder."""
   # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts
   from components.teacher_trainer import executor
-  from models.hparams import TeacherConfig, TrainingConfig
   # pylint: enable=g-import-not-at-top
-  folder = str(tmp_path_factory.mktemp("teacher"))
-  model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
-  model.uri, model_run.uri = os.path.join(folder, "model"), os.path.join(folder, "model_run")
+
+  def run(teacher_config, folder):
+    model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+    model.uri, model_run.uri = (os.path.join(str(folder), "model"),
+                                os.path.join(str(folder), "model_run"))
+    executor.Executor().Do(
+        {"examples": [transformed_data.transformed_examples],
+         "transform_graph": [transformed_data.transform_graph]},
+        {"model": [model], "model_run": [model_run]},
+        {"teacher_config": teacher_config.to_json(),
+         "transform_config": transformed_data.transform_config.to_json()})
+    return model, model_run
+
+  return run
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(run_teacher_executor, tmp_path_factory):
+  """TeacherTrainer's executor on `transformed_data` (a few epochs): (model, model_run)."""
+  from models.hparams import TeacherConfig, TrainingConfig  # pylint: disable=g-import-not-at-top
   teacher_config = TeacherConfig(training=TrainingConfig(
       max_epochs=4, early_stopping_patience=2, batch_size=256, early_stopping_min_delta=0.001,
       lr_decay_factor=0.5, lr_decay_patience=1, lr_decay_min_delta=0.001))
-  executor.Executor().Do(
-      {"examples": [transformed_data.transformed_examples],
-       "transform_graph": [transformed_data.transform_graph]},
-      {"model": [model], "model_run": [model_run]},
-      {"teacher_config": teacher_config.to_json(),
-       "transform_config": transformed_data.transform_config.to_json()})
-  return model, model_run
+  return run_teacher_executor(teacher_config, tmp_path_factory.mktemp("teacher"))
 
 
 @pytest.fixture(scope="session")

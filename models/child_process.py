@@ -19,6 +19,8 @@ import pickle
 import traceback
 from typing import Any, Callable, Tuple
 
+from models import process_memory
+
 
 class ChildDied(RuntimeError):
   """The child process died without returning (killed, out of memory, crashed)."""
@@ -69,3 +71,17 @@ def call(step: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
       raise ChildDied(
           f"{step}: its child process died before returning (killed, e.g. out of memory, "
           f"or crashed); rerun with --verbose for its logs") from error
+
+
+def run_step(step: str, fn: Callable[..., Any], separate: bool, **kwargs) -> Any:
+  """fn(**kwargs) in a child process (`call`) when `separate`, else in this process.
+
+  In this process, freed heap is handed back to the OS afterwards
+  (`process_memory.release_freed_memory`): on a local runner the components after this
+  step run in the same process.
+  """
+  if separate:
+    return call(step, fn, **kwargs)
+  result = fn(**kwargs)
+  process_memory.release_freed_memory(step)
+  return result

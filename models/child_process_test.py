@@ -1,4 +1,5 @@
-"""child_process.call: runs in another process, returns its value or its error, frees its memory."""
+"""child_process: runs a step in another process (or, by choice, in this one), returns its value
+or its error, frees its memory."""
 
 import logging
 import os
@@ -16,10 +17,16 @@ def _pid_and_sum(numbers, offset=0):
   return os.getpid(), sum(numbers) + offset
 
 
-def _allocate_and_measure(megabytes):
-  """Fills `megabytes` of memory and returns this process's resident bytes while holding it."""
+def _resident_bytes_of(pid):
+  with open(f"/proc/{pid}/statm") as statm:
+    return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _allocate_and_measure(megabytes, caller_pid):
+  """Fills `megabytes` of memory; while holding it, returns (this process's resident bytes,
+  the caller's resident bytes, the block's size)."""
   block = bytearray(os.urandom(MB)) * megabytes
-  return process_memory.resident_bytes(), len(block)
+  return (process_memory.resident_bytes(), _resident_bytes_of(caller_pid), len(block))
 
 
 def _raise_value_error(text):
@@ -52,12 +59,29 @@ def test_runs_in_another_process_with_positional_and_keyword_arguments():
   assert pid != os.getpid()
 
 
-def test_the_childs_memory_is_not_left_in_this_process():
+def test_the_childs_memory_is_not_in_this_process_during_or_after():
   before = process_memory.resident_bytes()
-  child_resident, size = child_process.call("test", _allocate_and_measure, 400)
+  child_resident, ours_meanwhile, size = child_process.call("test", _allocate_and_measure, 400,
+                                                            os.getpid())
   assert size == 400 * MB
   assert child_resident > 400 * MB
+  # Measured while the child held its 400 MB, and after it returned.
+  assert ours_meanwhile - before < 100 * MB
   assert process_memory.resident_bytes() - before < 100 * MB
+
+
+def _pid(offset):
+  return os.getpid() + offset
+
+
+@pytest.mark.parametrize("separate", [True, False])
+def test_run_step_runs_in_a_child_only_when_separate(monkeypatch, separate):
+  released = []
+  monkeypatch.setattr(process_memory, "release_freed_memory", released.append)
+  pid = child_process.run_step("TeacherTrainer", _pid, separate, offset=0)
+  assert (pid != os.getpid()) == separate
+  # In this process, freed heap goes back to the OS afterwards; a child's goes with it.
+  assert released == ([] if separate else ["TeacherTrainer"])
 
 
 def test_an_exception_comes_back_as_itself():

@@ -7,7 +7,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from models import child_process, distillation_trainer, process_memory
+from models import child_process, distillation_trainer
 from models.hparams import DistillationConfig, StudentConfig, TransformConfig
 from models.teacher_trainer import TeacherSummary
 
@@ -36,10 +36,9 @@ class Executor(base_executor.BaseExecutor):
         transform=TransformConfig.from_json(exec_properties["transform_config"]),
         serving_dir=path_utils.serving_model_dir(model.uri), mobile_dir=mobile_model.uri,
         log_dir=model_run.uri)
-    if hparams.training.separate_process:
-      report = child_process.call("DistillationTrainer", distillation_trainer.run, **arguments)
-    else:
-      report = distillation_trainer.run(**arguments)
+    # In a child process unless training.separate_process is off.
+    report = child_process.run_step("DistillationTrainer", distillation_trainer.run,
+                                    hparams.training.separate_process, **arguments)
 
     for uri in (model_run.uri, model.uri):
       report.write(uri)
@@ -47,6 +46,3 @@ class Executor(base_executor.BaseExecutor):
     model.set_float_custom_property("sparsity", report.student.sparsity.overall)
     mobile_model.set_float_custom_property("eval_auc", report.tflite.int8_vs_float.auc_int8)
     mobile_model.set_string_custom_property("format", "tflite")
-    if not hparams.training.separate_process:
-      # The components after this one run in the same process on a local runner.
-      process_memory.release_freed_memory("DistillationTrainer")

@@ -8,7 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from models import child_process, process_memory, teacher_trainer
+from models import child_process, teacher_trainer
 from models.hparams import TeacherConfig, TransformConfig
 
 
@@ -30,15 +30,11 @@ class Executor(base_executor.BaseExecutor):
         transform=TransformConfig.from_json(exec_properties["transform_config"]),
         serving_dir=path_utils.serving_model_dir(model.uri),
         log_dir=os.path.join(model_run.uri, "teacher"))
-    if hparams.training.separate_process:
-      summary = child_process.call("TeacherTrainer", teacher_trainer.run, **arguments)
-    else:
-      summary = teacher_trainer.run(**arguments)
+    # In a child process unless training.separate_process is off.
+    summary = child_process.run_step("TeacherTrainer", teacher_trainer.run,
+                                     hparams.training.separate_process, **arguments)
 
     for uri in (model.uri, model_run.uri):
       summary.write(uri)
     model.set_float_custom_property("eval_auc", summary.eval.auc)
     model.set_int_custom_property("parameters", summary.parameters)
-    if not hparams.training.separate_process:
-      # The components after this one run in the same process on a local runner.
-      process_memory.release_freed_memory("TeacherTrainer")

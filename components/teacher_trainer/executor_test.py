@@ -124,14 +124,12 @@ def test_rank_signature_equals_serving_default_on_the_merged_rows(transformed_da
 
 
 @pytest.mark.parametrize("separate_process", [True, False])
-def test_separate_process_chooses_where_the_teacher_trains(transformed_data, tmp_path,
+def test_separate_process_chooses_where_the_teacher_trains(run_teacher_executor, tmp_path,
                                                             monkeypatch, separate_process):
   """On: the teacher trains through child_process.call (tested in child_process_test to run
   in another process); off: in this process, nothing spawned."""
   # pylint: disable=g-import-not-at-top
-  from tfx.types import standard_artifacts
   from models import child_process
-  from components.teacher_trainer import executor
   from models.hparams import TeacherConfig, TrainingConfig
   # pylint: enable=g-import-not-at-top
   spawned, real_call = [], child_process.call
@@ -141,16 +139,9 @@ def test_separate_process_chooses_where_the_teacher_trains(transformed_data, tmp
     return real_call(step, fn, *args, **kwargs)
 
   monkeypatch.setattr(child_process, "call", recording_call)
-  model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
-  model.uri, model_run.uri = str(tmp_path / "model"), str(tmp_path / "model_run")
   config = TeacherConfig(training=TrainingConfig(max_epochs=1, batch_size=256,
                                                  separate_process=separate_process))
-  executor.Executor().Do(
-      {"examples": [transformed_data.transformed_examples],
-       "transform_graph": [transformed_data.transform_graph]},
-      {"model": [model], "model_run": [model_run]},
-      {"teacher_config": config.to_json(),
-       "transform_config": transformed_data.transform_config.to_json()})
+  model, _ = run_teacher_executor(config, tmp_path)
   assert spawned == ([("TeacherTrainer", teacher_trainer.run)] if separate_process else [])
   summary = teacher_trainer.TeacherSummary.read(model.uri)
   assert summary.epochs_trained == 1
