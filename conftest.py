@@ -115,15 +115,42 @@ def trained_teacher(run_teacher_executor, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_student(transformed_data, trained_teacher, tmp_path_factory):
-  """DistillationTrainer's executor on the fixture and teacher (short stages, to the end:
-  pruning, QAT, SavedModel, int8 bundle): {"model", "mobile_model", "model_run"}."""
+def run_student_executor(transformed_data, trained_teacher):
+  """A function (student_config, distillation_config, folder) -> {"model", "mobile_model",
+  "model_run"}: DistillationTrainer's executor on `transformed_data` and `trained_teacher`,
+  its artifacts under folder."""
   # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts
   from components.distillation_trainer import executor
+  # pylint: enable=g-import-not-at-top
+
+  def run(student_config, distillation_config, folder):
+    artifacts = {"model": standard_artifacts.Model(),
+                 "mobile_model": standard_artifacts.Model(),
+                 "model_run": standard_artifacts.ModelRun()}
+    for key, artifact in artifacts.items():
+      artifact.uri = os.path.join(str(folder), key)
+    executor.Executor().Do(
+        {"examples": [transformed_data.transformed_examples],
+         "raw_examples": [transformed_data.raw_examples],
+         "transform_graph": [transformed_data.transform_graph],
+         "teacher_model": [trained_teacher[0]]},
+        {key: [artifact] for key, artifact in artifacts.items()},
+        {"student_config": student_config.to_json(),
+         "distillation_config": distillation_config.to_json(),
+         "transform_config": transformed_data.transform_config.to_json()})
+    return artifacts
+
+  return run
+
+
+@pytest.fixture(scope="session")
+def trained_student(run_student_executor, tmp_path_factory):
+  """DistillationTrainer's executor on the fixture and teacher (short stages, to the end:
+  pruning, QAT, SavedModel, int8 bundle): {"model", "mobile_model", "model_run"}."""
+  # pylint: disable=g-import-not-at-top
   from models.hparams import DistillationConfig, StudentConfig, TrainingConfig
   # pylint: enable=g-import-not-at-top
-  folder = str(tmp_path_factory.mktemp("student"))
   student_config = StudentConfig(training=TrainingConfig(
       max_epochs=6, early_stopping_patience=2, batch_size=256))
   # Two pruning steps and a budget every step meets: the sparsest (0.8) is kept. Hints on,
@@ -131,17 +158,4 @@ def trained_student(transformed_data, trained_teacher, tmp_path_factory):
   kd_config = DistillationConfig(sparsity_steps=(0.5, 0.8), max_auc_drop=1.0, hint_weight=0.5,
                                  pruning_ramp_epochs=2, pruning_epochs=3, qat_epochs=1,
                                  representative_examples=300)
-  artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),
-               "model_run": standard_artifacts.ModelRun()}
-  for key, artifact in artifacts.items():
-    artifact.uri = os.path.join(folder, key)
-  executor.Executor().Do(
-      {"examples": [transformed_data.transformed_examples],
-       "raw_examples": [transformed_data.raw_examples],
-       "transform_graph": [transformed_data.transform_graph],
-       "teacher_model": [trained_teacher[0]]},
-      {key: [artifact] for key, artifact in artifacts.items()},
-      {"student_config": student_config.to_json(),
-       "distillation_config": kd_config.to_json(),
-       "transform_config": transformed_data.transform_config.to_json()})
-  return artifacts
+  return run_student_executor(student_config, kd_config, tmp_path_factory.mktemp("student"))

@@ -287,16 +287,12 @@ def test_same_seed_gives_the_same_student_whatever_ran_before(transformed_data, 
 
 
 @pytest.mark.parametrize("separate_process", [True, False])
-def test_student_training_separate_process_reaches_run_step(distilled, transformed_data,
-                                                            trained_teacher, tmp_path,
-                                                            monkeypatch, separate_process):
+def test_student_training_separate_process_reaches_run_step(distilled, run_student_executor,
+                                                            tmp_path, monkeypatch,
+                                                            separate_process):
   """The executor hands `student.training.separate_process` to child_process.run_step
   (which child_process_test runs both ways) and records what the run returned."""
-  # pylint: disable=g-import-not-at-top
-  from tfx.types import standard_artifacts
-  from components.distillation_trainer import executor
-  from models import child_process
-  # pylint: enable=g-import-not-at-top
+  from models import child_process  # pylint: disable=g-import-not-at-top
   _, report = distilled
   steps = []
 
@@ -305,20 +301,8 @@ def test_student_training_separate_process_reaches_run_step(distilled, transform
     return report  # what a run returns; this test trains nothing
 
   monkeypatch.setattr(child_process, "run_step", recording_run_step)
-  artifacts = {"model": standard_artifacts.Model(), "mobile_model": standard_artifacts.Model(),
-               "model_run": standard_artifacts.ModelRun()}
-  for key, artifact in artifacts.items():
-    artifact.uri = str(tmp_path / key)
   student_config = StudentConfig(training=TrainingConfig(separate_process=separate_process))
-  executor.Executor().Do(
-      {"examples": [transformed_data.transformed_examples],
-       "raw_examples": [transformed_data.raw_examples],
-       "transform_graph": [transformed_data.transform_graph],
-       "teacher_model": [trained_teacher[0]]},
-      {key: [artifact] for key, artifact in artifacts.items()},
-      {"student_config": student_config.to_json(),
-       "distillation_config": DistillationConfig().to_json(),
-       "transform_config": transformed_data.transform_config.to_json()})
+  artifacts = run_student_executor(student_config, DistillationConfig(), tmp_path)
   assert steps == [("DistillationTrainer", distillation_trainer.run, separate_process,
                     separate_process)]
   assert distillation_trainer.CompressionReport.read(artifacts["model_run"].uri) == report
