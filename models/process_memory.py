@@ -16,10 +16,11 @@ import logging
 import os
 
 
-def resident_bytes() -> int:
-  """This process's resident set size (Linux /proc); 0 where that is not available."""
+def resident_bytes(pid: "int | str" = "self") -> int:
+  """The resident set size of this process (or of process `pid`) from Linux /proc; 0 where
+  that is not available."""
   try:
-    with open("/proc/self/statm") as statm:
+    with open(f"/proc/{pid}/statm") as statm:
       return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
   except (OSError, ValueError, IndexError):
     return 0
