@@ -20,19 +20,23 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
       ("candidate", False, "score", features.LABEL), ("baseline", True, "score", features.LABEL)]
   by_class = {m.class_name: m for spec in config.metrics_specs for m in spec.metrics}
   # Judged on the overall slice only (a MetricConfig.threshold would judge every slice).
-  (auc,) = by_class["AUC"].per_slice_thresholds
+  (auc,) = by_class["ExactAUC"].per_slice_thresholds
   assert [list(s.feature_keys) for s in auc.slicing_specs] == [[]]
   assert auc.threshold.value_threshold.lower_bound.value == 0.65
   assert auc.threshold.change_threshold.absolute.value == -0.02
-  assert not by_class["AUC"].HasField("threshold")
+  assert not by_class["ExactAUC"].HasField("threshold")
   (gauc,) = by_class["GAUC"].per_slice_thresholds
   assert gauc.threshold.change_threshold.absolute.value == -0.03
-  assert by_class["GAUC"].module == "models.tfma_metrics"
+  # All but the count are ours and read one rows computation per model (same user_key).
+  assert sorted(by_class) == ["ExactAUC", "ExampleCount", "GAUC", "LogLoss", "MeanCalibration",
+                              "UserNDCG"]
+  for name in ("ExactAUC", "LogLoss", "MeanCalibration", "GAUC"):
+    assert by_class[name].module == "models.tfma_metrics"
+    assert json.loads(by_class[name].config) == {"user_key": features.USER_ID}
   # Per-user metrics group by user themselves: no query_key spec, which would make TFMA
   # group whole extracts by user.
   assert json.loads(by_class["UserNDCG"].config) == {"user_key": features.USER_ID,
                                                      "top_k_list": [5]}
-  assert json.loads(by_class["GAUC"].config) == {"user_key": features.USER_ID}
   assert [s.query_key for s in config.metrics_specs] == [""]
   assert [list(s.feature_keys) for s in config.slicing_specs] == [
       [], [features.USER_IN_TRAIN], [features.ITEM_IN_TRAIN], [features.USER_ACTIVITY]]
@@ -42,7 +46,6 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
   assert config.options.include_default_metrics.value is False
   for metric in by_class.values():
     assert issubclass(type(metric_specs.metric_instance(metric)), metric_types.Metric), metric
-  assert by_class["LogLoss"].module == "models.tfma_metrics"
 
 
 def test_checks_pass_fail_and_a_missing_value_fails():
@@ -118,17 +121,20 @@ def test_tfma_runs_the_gate_config_per_slice_as_numpy_and_judges_gauc(tmp_path):
                           output_path=output)
 
   reported = gate.read_tfma_metrics(output)
-  scores = {"student": np.array([r["student"] for r in rows]),
-            "teacher": np.array([r["teacher"] for r in rows])}
+  # The scores as the examples carry them (float32), for the log loss and calibration.
+  scores = {model: np.array([r[model] for r in rows], np.float32).astype(np.float64)
+            for model in ("student", "teacher")}
   expected = int8_evaluation.sliced_metrics(rows, scores, ndcg_k=3)
   assert sorted(s.name for s in expected) == sorted(reported)
   for expected_slice in expected:
     for model, figures in expected_slice.models.items():
       got = reported[expected_slice.name][model]
       assert got["example_count"] == figures.rows
-      for name in (gate.GAUC, "ndcg"):
+      for name, reported_name in (("auc", gate.AUC), ("gauc", gate.GAUC), ("ndcg", "ndcg@3"),
+                                  ("log_loss", gate.LOG_LOSS),
+                                  ("calibration", gate.CALIBRATION)):
         value = getattr(figures, name)
-        reported_value = got[f"{gate.NDCG}@3" if name == "ndcg" else name]
+        reported_value = got[reported_name]
         if math.isnan(value):
           assert math.isnan(reported_value), (expected_slice.name, model, name)
         else:

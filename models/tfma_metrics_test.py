@@ -1,9 +1,9 @@
-"""The TFMA metrics equal models.metrics (and TFMA's own NDCG), through TFMA's plumbing."""
+"""The TFMA metrics equal models.metrics (and TFMA's own NDCG and AUC), through TFMA's plumbing."""
 
 import numpy as np
 import pytest
 from tensorflow_model_analysis import metrics as tfma_metrics_api
-from tensorflow_model_analysis.metrics import metric_util
+from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.utils import util as tfma_util
 
 from models import metrics, tfma_metrics
@@ -18,20 +18,27 @@ def _example(user, label, prediction):
           "features": {"user_id": np.array([user]), "label": np.array([label])}}
 
 
-def _per_user_figures(metric, halves):
-  """The metric's output for rows of USERS fed one example at a time, in two accumulators
-  merged as Beam would."""
+def _figures_of(metric, halves):
+  """The metric's output for `halves`, lists of (user, label, score) rows fed one example at
+  a time, in one accumulator each, merged as Beam would."""
   rows, figures = metric.computations()
-  combiner = rows.combiner
+  (preprocessor,), combiner = rows.preprocessors, rows.combiner
   accumulators = []
-  for names in halves:
+  for half in halves:
     accumulator = combiner.create_accumulator()
-    for name in names:
-      for label, prediction in zip(*USERS[name]):
-        element = metric_util.to_standard_metric_inputs(_example(name, label, prediction), True)
-        accumulator = combiner.add_input(accumulator, element)
+    for user, label, prediction in half:
+      # As TFMA does: the preprocessor's outputs for an example go to the combiner.
+      accumulator = combiner.add_inputs(
+          accumulator, preprocessor.process(_example(user, label, prediction)))
     accumulators.append(accumulator)
   return figures.result(combiner.extract_output(combiner.merge_accumulators(accumulators)))
+
+
+def _per_user_figures(metric, halves):
+  """The metric's output for rows of USERS, the users in `halves` one accumulator each."""
+  return _figures_of(metric, [[(name, label, prediction) for name in names
+                               for label, prediction in zip(*USERS[name])]
+                              for names in halves])
 
 
 def _columns():
@@ -83,8 +90,7 @@ def test_per_user_metric_on_a_grouped_element_names_the_feature():
   rows, _ = tfma_metrics.GAUC().computations()
   query = tfma_util.merge_extracts([_example("a", 1, 0.9), _example("a", 0, 0.1)])
   with pytest.raises(ValueError, match="one 'user_id' value per example"):
-    rows.combiner.add_input(rows.combiner.create_accumulator(),
-                            metric_util.to_standard_metric_inputs(query, True))
+    list(rows.preprocessors[0].process(query))
 
 
 def test_gauc_and_ndcg_share_one_rows_computation_which_tfma_runs_once():
@@ -97,17 +103,8 @@ def test_gauc_and_ndcg_share_one_rows_computation_which_tfma_runs_once():
 
 
 def _log_loss(labels, scores):
-  combiner = tfma_metrics.LogLoss().computations()[0].combiner
-  halves = []
-  for part in (slice(0, 2), slice(2, None)):  # two accumulators, merged as Beam would
-    accumulator = combiner.create_accumulator()
-    for label, score in zip(labels[part], scores[part]):
-      extract = {"labels": np.array([label]), "predictions": np.array([score]),
-                 "example_weights": np.array([1.0])}
-      accumulator = combiner.add_input(
-          accumulator, metric_util.to_standard_metric_inputs(extract, True))
-    halves.append(accumulator)
-  (value,) = combiner.extract_output(combiner.merge_accumulators(halves)).values()
+  rows = [("a", label, score) for label, score in zip(labels, scores)]
+  (value,) = _figures_of(tfma_metrics.LogLoss(), [rows[:2], rows[2:]]).values()
   return value
 
 
@@ -123,3 +120,65 @@ def test_log_loss_through_tfma_matches_keras_and_stays_finite_on_saturated_score
   by_hand = -(np.log(0.9) + np.log(0.8) + np.log(0.6) + np.log(0.7) + np.log(1e-7)
               + np.log(1 - 1e-7)) / 6
   assert value == pytest.approx(by_hand, rel=1e-9)
+
+
+def _tfmas_own(metric, halves):
+  """TFMA's built-in `metric` (one computation, or its last derived one) on the same rows."""
+  computations = metric.computations(example_weighted=False)
+  results = {}
+  for computation in computations:
+    if isinstance(computation, metric_types.DerivedMetricComputation):
+      results.update(computation.result(results))
+      continue
+    combiner = computation.combiner
+    accumulators = []
+    for half in halves:
+      accumulator = combiner.create_accumulator()
+      for user, label, prediction in half:
+        element = metric_util.to_standard_metric_inputs(_example(user, label, prediction), True)
+        if computation.preprocessors:
+          (element,) = computation.preprocessors[-1].process(element)
+        accumulator = combiner.add_input(accumulator, element)
+      accumulators.append(accumulator)
+    results.update(combiner.extract_output(combiner.merge_accumulators(accumulators)))
+  return results[metric.computations(example_weighted=False)[-1].keys[0]]
+
+
+# Scores on a 1/8 grid (ties, as a fake-quantized model's), users of one to six rows.
+_RNG = np.random.default_rng(7)
+_ROWS = [(f"u{int(_RNG.integers(0, 6))}", int(_RNG.random() < 0.4),
+          float(np.round(_RNG.random() * 8) / 8 * 0.98 + 0.01)) for _ in range(40)]
+
+
+def test_exact_auc_counts_ties_half_and_is_tfmas_auc_without_its_buckets():
+  halves = [_ROWS[:15], _ROWS[15:]]
+  (key, value), = _figures_of(tfma_metrics.ExactAUC(), halves).items()
+  assert key.name == "auc"
+  labels = np.array([label for _, label, _ in _ROWS])
+  scores = np.array([score for _, _, score in _ROWS])
+  # Every (positive, negative) pair by hand: 1 when the positive scores higher, 1/2 on a tie.
+  pairs = [1.0 if p > n else 0.5 if p == n else 0.0
+           for p in scores[labels == 1] for n in scores[labels == 0]]
+  assert value == pytest.approx(np.mean(pairs), abs=1e-12)
+  # TFMA's AUC buckets scores into 10,000 thresholds: on scores that fall on a coarse grid
+  # the buckets separate them all and it agrees.
+  assert value == pytest.approx(_tfmas_own(tfma_metrics_api.AUC(), halves), abs=1e-6)
+
+
+def test_calibration_is_tfmas_mean_score_over_mean_label():
+  halves = [_ROWS[:15], _ROWS[15:]]
+  (key, value), = _figures_of(tfma_metrics.MeanCalibration(), halves).items()
+  assert key.name == "calibration"
+  scores = [score for _, _, score in _ROWS]
+  assert value == pytest.approx(sum(scores) / sum(label for _, label, _ in _ROWS), rel=1e-12)
+  assert value == pytest.approx(_tfmas_own(tfma_metrics_api.Calibration(), halves), rel=1e-6)
+
+
+def test_every_metric_reads_one_rows_computation_and_refuses_example_weights():
+  metrics_ = [tfma_metrics.ExactAUC(), tfma_metrics.LogLoss(), tfma_metrics.MeanCalibration(),
+              tfma_metrics.GAUC(), tfma_metrics.UserNDCG()]
+  rows = {metric.computations(model_names=["candidate"])[0] for metric in metrics_}
+  assert len(rows) == 1
+  for metric in metrics_:
+    with pytest.raises(ValueError, match="counts rows, not example weights"):
+      metric.computations(example_weighted=True)

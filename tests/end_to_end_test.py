@@ -200,7 +200,9 @@ def test_tfma_student_auc_equals_a_recomputation_through_serving_default(default
   labels = [tf.train.Example.FromString(r).features.feature[features.LABEL].int64_list.value[0]
             for r in records]
   tfma_auc = saved["test"]["slices"]["overall"]["student"]["auc"]
-  assert abs(tfma_auc - roc_auc_score(labels, scores)) < 1e-3
+  # The Evaluator's AUC is exact (models.tfma_metrics.ExactAUC), not TFMA's bucketed one:
+  # it differs from sklearn's only where float noise between batchings reorders near ties.
+  assert abs(tfma_auc - roc_auc_score(labels, scores)) < 1e-5
   assert saved["test"]["slices"]["overall"]["student"]["rows"] == len(records)
 
 
