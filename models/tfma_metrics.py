@@ -21,7 +21,10 @@ One computation for all of them because TFMA hands every example to every combin
 every slice and model in Python: on the 1e6 run's test split (4 slicings, 2 models), TFMA's
 AUC (a 10,000-bucket histogram), its Calibration and a log-loss combiner of our own took
 ~440 of the Evaluator's 776 profiled seconds, each re-reading the label and score of every
-example; the shared rows already held them. So:
+example; the shared rows already held them. A preprocessor reads an example's user, label
+and score once per model, before TFMA fans the example out to its slices; the combiner
+only appends them. TFMA alone on that split (in-memory Beam, one worker): 368.7 s before,
+90.7 s after. So:
 
   ExactAUC          "auc": the exact AUC, ties counting half (`models.metrics.auc`, the
                     Int8Evaluator's figure), not TFMA's bucketed approximation
