@@ -141,7 +141,7 @@ def _tfmas_own(metric, halves):
         accumulator = combiner.add_input(accumulator, element)
       accumulators.append(accumulator)
     results.update(combiner.extract_output(combiner.merge_accumulators(accumulators)))
-  return results[metric.computations(example_weighted=False)[-1].keys[0]]
+  return results[computations[-1].keys[0]]
 
 
 # Scores on a 1/8 grid (ties, as a fake-quantized model's), users of one to six rows.
