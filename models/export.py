@@ -402,8 +402,14 @@ def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
   def serve(inputs):
     return {SCORE_OUTPUT: tf.sigmoid(tf.reshape(model(inputs, training=False), [-1]))}
 
+  # The converter saves what it is given to a temporary SavedModel first. Given the Keras
+  # model, that save traced every layer's call for Keras' own revival, ~70% of the
+  # conversion; the function needs only the variables. Same bytes either way (measured
+  # on the QAT student: 24.6 s -> 6.5 s, with another job on the 2 cores).
+  holder = tf.Module()
+  holder.model_variables = list(model.variables)
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
-      [serve.get_concrete_function()], model)
+      [serve.get_concrete_function()], holder)
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
   converter.representative_dataset = representative_batches
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

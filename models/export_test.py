@@ -43,6 +43,30 @@ def test_post_training_int8_of_a_float_student_is_full_integer():
   assert np.mean(np.abs(float_scores - int8_scores)) < 0.05
 
 
+def test_conversion_from_the_variables_alone_gives_the_bytes_of_the_keras_model(monkeypatch):
+  """convert_to_tflite hands the converter the model's variables, not the Keras model (whose
+  temporary SavedModel traced every layer): the converted model must be the same bytes."""
+  keras.utils.set_random_seed(0)
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)), SIZES)
+  signature = student.student_input_signature(SIZES)
+  batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
+             for b, _ in _random_batches(4, 16, seed=1)]
+  ours = export.convert_to_tflite(model, signature, lambda: iter(batches))
+
+  from_functions = tf.lite.TFLiteConverter.from_concrete_functions
+  given = []
+
+  def with_the_keras_model(functions, trackable_obj=None):
+    given.append(trackable_obj)
+    return from_functions(functions, model)
+
+  monkeypatch.setattr(tf.lite.TFLiteConverter, "from_concrete_functions", with_the_keras_model)
+  keras_path = export.convert_to_tflite(model, signature, lambda: iter(batches))
+  assert not isinstance(given[0], keras.Model)
+  assert {id(v) for v in given[0].model_variables} == {id(v) for v in model.variables}
+  assert ours == keras_path
+
+
 def test_student_branches_add_exactly_their_weights():
   def build(**overrides):
     return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),

@@ -111,9 +111,14 @@ def tfma_eval_config(gate: GateConfig):
     return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
                                          threshold=threshold)]
 
+  # tf_generic: TFMA loads each SavedModel with tf.saved_model.load and calls the signature,
+  # as TF Serving would. Without a type it tries tf.keras.models.load_model on each path to
+  # find out, and then revives both models as Keras in every worker (TFMA alone on the 1e5
+  # run's test split: 20.5 s that way, 18.6 s this way; same figures to 3e-7).
   model_specs = [
       tfma.ModelSpec(name=name, signature_name="serving_default", prediction_key="score",
-                     label_key=features.LABEL, is_baseline=name == BASELINE)
+                     label_key=features.LABEL, is_baseline=name == BASELINE,
+                     model_type=tfma.TF_GENERIC)
       for name in (CANDIDATE, BASELINE)]
   # Every metric is ours (models.tfma_metrics): one computation per model keeps the rows'
   # (user, label, score) and each figure is computed from those, rather than TFMA handing

@@ -16,8 +16,10 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
   config = gate.tfma_eval_config(gate.GateConfig(auc_floor=0.65, max_auc_drop=0.02,
                                                  max_gauc_drop=0.03, ndcg_k=5))
   tfma.utils.verify_eval_config(config)
-  assert [(m.name, m.is_baseline, m.prediction_key, m.label_key) for m in config.model_specs] == [
-      ("candidate", False, "score", features.LABEL), ("baseline", True, "score", features.LABEL)]
+  assert [(m.name, m.is_baseline, m.prediction_key, m.label_key, m.model_type)
+          for m in config.model_specs] == [
+      ("candidate", False, "score", features.LABEL, "tf_generic"),
+      ("baseline", True, "score", features.LABEL, "tf_generic")]
   by_class = {m.class_name: m for spec in config.metrics_specs for m in spec.metrics}
   # Judged on the overall slice only (a MetricConfig.threshold would judge every slice).
   (auc,) = by_class["ExactAUC"].per_slice_thresholds
