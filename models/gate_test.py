@@ -29,10 +29,10 @@ def test_eval_config_carries_the_thresholds_and_is_valid_for_tfma():
   assert not by_class["ExactAUC"].HasField("threshold")
   (gauc,) = by_class["GAUC"].per_slice_thresholds
   assert gauc.threshold.change_threshold.absolute.value == -0.03
-  # All but the count are ours and read one rows computation per model (same user_key).
-  assert sorted(by_class) == ["ExactAUC", "ExampleCount", "GAUC", "LogLoss", "MeanCalibration",
+  # All are ours and read one rows computation per model (same user_key).
+  assert sorted(by_class) == ["ExactAUC", "GAUC", "LogLoss", "MeanCalibration", "RowCount",
                               "UserNDCG"]
-  for name in ("ExactAUC", "LogLoss", "MeanCalibration", "GAUC"):
+  for name in ("RowCount", "ExactAUC", "LogLoss", "MeanCalibration", "GAUC"):
     assert by_class[name].module == "models.tfma_metrics"
     assert json.loads(by_class[name].config) == {"user_key": features.USER_ID}
   # Per-user metrics group by user themselves: no query_key spec, which would make TFMA

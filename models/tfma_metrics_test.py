@@ -174,8 +174,16 @@ def test_calibration_is_tfmas_mean_score_over_mean_label():
   assert value == pytest.approx(_tfmas_own(tfma_metrics_api.Calibration(), halves), rel=1e-6)
 
 
+def test_row_count_is_tfmas_example_count():
+  halves = [_ROWS[:15], _ROWS[15:]]
+  (key, value), = _figures_of(tfma_metrics.RowCount(), halves).items()
+  assert key.name == "example_count"
+  assert value == len(_ROWS) == 40
+  assert value == _tfmas_own(tfma_metrics_api.ExampleCount(), halves)
+
+
 def test_every_metric_reads_one_rows_computation_and_refuses_example_weights():
-  metrics_ = [tfma_metrics.ExactAUC(), tfma_metrics.LogLoss(), tfma_metrics.MeanCalibration(),
+  metrics_ = [tfma_metrics.RowCount(), tfma_metrics.ExactAUC(), tfma_metrics.LogLoss(), tfma_metrics.MeanCalibration(),
               tfma_metrics.GAUC(), tfma_metrics.UserNDCG()]
   rows = {metric.computations(model_names=["candidate"])[0] for metric in metrics_}
   assert len(rows) == 1
