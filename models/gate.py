@@ -95,8 +95,9 @@ def tfma_eval_config(gate: GateConfig):
   Both are scored by `serving_default` on the raw test tf.Examples (output "score").
   Metrics per slice: example count, exact AUC, log loss, calibration, and per user (feature
   user_id) NDCG@k with the label as gain and GAUC (all from models.tfma_metrics, which
-  group the rows by user themselves rather than through a query_key). AUC has the value floor and the change threshold, GAUC the change threshold;
-  TFMA checks them on the overall slice only and writes the blessing.
+  group the rows by user themselves rather than through a query_key). AUC has the value
+  floor and the change threshold, GAUC the change threshold; TFMA checks them on the
+  overall slice only and writes the blessing.
   """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   higher = tfma.MetricDirection.HIGHER_IS_BETTER

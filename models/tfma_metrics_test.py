@@ -183,8 +183,8 @@ def test_row_count_is_tfmas_example_count():
 
 
 def test_every_metric_reads_one_rows_computation_and_refuses_example_weights():
-  metrics_ = [tfma_metrics.RowCount(), tfma_metrics.ExactAUC(), tfma_metrics.LogLoss(), tfma_metrics.MeanCalibration(),
-              tfma_metrics.GAUC(), tfma_metrics.UserNDCG()]
+  metrics_ = [tfma_metrics.RowCount(), tfma_metrics.ExactAUC(), tfma_metrics.LogLoss(),
+              tfma_metrics.MeanCalibration(), tfma_metrics.GAUC(), tfma_metrics.UserNDCG()]
   rows = {metric.computations(model_names=["candidate"])[0] for metric in metrics_}
   assert len(rows) == 1
   for metric in metrics_:
