@@ -59,18 +59,14 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
-from models import features, metrics, tf_teardown
+from models import features, gate, metrics, tf_teardown
 
 # TFMA imports this module in every Beam worker of the Evaluator, which exits holding
 # both SavedModels: without this each worker prints TensorFlow's teardown noise.
 tf_teardown.install()
 
-EXAMPLE_COUNT_NAME = "example_count"  # TFMA's ExampleCount reports under this name too
-AUC_NAME = "auc"  # TFMA's AUC reports under this name too
-GAUC_NAME = "gauc"
-NDCG_NAME = "ndcg"  # TFMA's NDCG reports under this name too
-LOG_LOSS_NAME = "binary_crossentropy"  # the Keras metric's name, which reports already use
-CALIBRATION_NAME = "calibration"  # TFMA's Calibration reports under this name too
+# The metrics report under models.gate's names: TFMA's own for the count, AUC, NDCG and
+# calibration, and the Keras metric's for the log loss, which reports already use.
 EPSILON = 1e-7  # tf_keras.backend.epsilon(), the Keras metric's clipping
 
 
@@ -229,27 +225,27 @@ def _gauc_values(labels, scores, users) -> List[float]:
 
 class RowCount(_OneFigure):
   """The rows of the slice (TFMA's ExampleCount without example weights)."""
-  DEFAULT_NAME, VALUES = EXAMPLE_COUNT_NAME, staticmethod(_count_values)
+  DEFAULT_NAME, VALUES = gate.EXAMPLE_COUNT, staticmethod(_count_values)
 
 
 class ExactAUC(_OneFigure):
   """AUC over all rows, exact: P(score of a positive > score of a negative), ties half."""
-  DEFAULT_NAME, VALUES = AUC_NAME, staticmethod(_auc_values)
+  DEFAULT_NAME, VALUES = gate.AUC, staticmethod(_auc_values)
 
 
 class LogLoss(_OneFigure):
   """Mean binary cross-entropy of the scores, clipped to [EPSILON, 1 - EPSILON]."""
-  DEFAULT_NAME, VALUES = LOG_LOSS_NAME, staticmethod(_log_loss_values)
+  DEFAULT_NAME, VALUES = gate.LOG_LOSS, staticmethod(_log_loss_values)
 
 
 class MeanCalibration(_OneFigure):
   """Mean score over mean label (1 = calibrated on average); NaN without positives."""
-  DEFAULT_NAME, VALUES = CALIBRATION_NAME, staticmethod(_calibration_values)
+  DEFAULT_NAME, VALUES = gate.CALIBRATION, staticmethod(_calibration_values)
 
 
 class GAUC(_OneFigure):
   """AUC per user, averaged with each user's row count as its weight."""
-  DEFAULT_NAME, VALUES = GAUC_NAME, staticmethod(_gauc_values)
+  DEFAULT_NAME, VALUES = gate.GAUC, staticmethod(_gauc_values)
 
 
 class UserNDCG(metric_types.Metric):
@@ -258,12 +254,12 @@ class UserNDCG(metric_types.Metric):
   Reported as TFMA's NDCG is: name "ndcg", one key per k (sub key top_k).
   """
 
-  def __init__(self, name: str = NDCG_NAME, user_key: str = features.USER_ID,
+  def __init__(self, name: str = gate.NDCG, user_key: str = features.USER_ID,
                top_k_list: Sequence[int] = (10,)):
     super().__init__(_ndcg, name=name, user_key=user_key, top_k_list=list(top_k_list))
 
 
-def _ndcg(name: str = NDCG_NAME, user_key: str = features.USER_ID,
+def _ndcg(name: str = gate.NDCG, user_key: str = features.USER_ID,
           top_k_list: Sequence[int] = (10,),
           eval_config: Optional[config_pb2.EvalConfig] = None,
           model_names: Optional[List[str]] = None,

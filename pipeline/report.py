@@ -28,8 +28,8 @@ _OUTPUTS = (
     ("Int8Evaluator", "evaluation", "int8 evaluation"),
 )
 # TFMA's metric names -> the names of models.int8_evaluation.ModelMetrics.
-_TFMA_METRICS = {"example_count": "rows", gate.AUC: "auc", gate.GAUC: "gauc",
-                 "binary_crossentropy": "log_loss", gate.CALIBRATION: "calibration"}
+_TFMA_METRICS = {gate.EXAMPLE_COUNT: "rows", gate.AUC: "auc", gate.GAUC: "gauc",
+                 gate.LOG_LOSS: "log_loss", gate.CALIBRATION: "calibration"}
 # The gate's pushers: (node id, what it pushes, the model whose blessing it needs).
 PUSHERS = (("ServingPusher", "serving", "student"), ("MobilePusher", "mobile", "int8"))
 
