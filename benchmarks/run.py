@@ -69,7 +69,7 @@ class TestSplit:
     # pylint: enable=g-import-not-at-top
     def read(split):
       files = inputs.split_files(raw_examples_uri, split)
-      return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+      return inputs.read_records(files)
     self.records = read("test")
     self.rows = export.parse_raw_rows(self.records)
     self.train_rows = export.parse_raw_rows(read("train"))

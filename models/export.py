@@ -962,11 +962,17 @@ def parse_raw_rows(records: Iterable[bytes]) -> List[Dict]:
   List features (history, genres) stay lists; every other feature is its one value.
   """
   rows = []
+  from_string = tf.train.Example.FromString
   for record in records:
     row = {}
-    for key, value in tf.train.Example.FromString(record).features.feature.items():
-      values = list(getattr(value, value.WhichOneof("kind")).value)
-      values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+    for key, value in from_string(record).features.feature.items():
+      kind = value.WhichOneof("kind")
+      if kind == "bytes_list":
+        values = [v.decode("utf-8") for v in value.bytes_list.value]
+      elif kind == "int64_list":
+        values = list(value.int64_list.value)
+      else:
+        values = list(value.float_list.value)
       row[key] = values if key in features.STRING_LIST_FEATURES else values[0]
     rows.append(row)
   return rows

@@ -103,6 +103,14 @@ def split_files(examples_uri: str, split: str) -> List[str]:
   return files
 
 
+def read_records(files: List[str], batch_size: int = 4096) -> List[bytes]:
+  """Every serialized record of gzipped TFRecord files, in file order. Read in batches:
+  record by record, each tensor-to-bytes round trip costs ~0.07 ms (0.69 s against 0.18 s
+  for the 9,823 test rows of a 1e5 run)."""
+  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+  return [record for batch in dataset.as_numpy_iterator() for record in batch]
+
+
 def make_dataset(files: List[str], transformed_feature_spec: Dict, batch_size: int,
                  shuffle: bool, seed: int, shuffle_buffer: int = 100_000,
                  take: Optional[int] = None) -> tf.data.Dataset:

@@ -9,6 +9,21 @@ import tensorflow as tf
 from models import inputs, process_memory
 
 
+def test_read_records_gives_every_record_in_file_order(tmp_path):
+  files, expected = [], []
+  for index, count in enumerate((5, 0, 9)):
+    path = str(tmp_path / f"part-{index}.gz")
+    records = [f"file {index} record {i}".encode() for i in range(count)]
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+      for record in records:
+        writer.write(record)
+    files.append(path)
+    expected += records
+  # Batches of 4 cross the files' ends.
+  assert inputs.read_records(files, batch_size=4) == expected
+  assert inputs.read_records(files[1:2]) == []
+
+
 def _epoch(dataset):
   return [(batch, targets) for batch, targets in dataset.as_numpy_iterator()]
 

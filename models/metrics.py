@@ -18,16 +18,28 @@ def auc(labels, scores) -> float:
   negatives = len(labels) - positives
   if positives == 0 or negatives == 0:
     return float("nan")
-  order = np.argsort(scores, kind="mergesort")
-  sorted_scores = scores[order]
-  ranks = np.empty(len(scores), dtype=np.float64)
-  # Average rank (1-based) within groups of tied scores.
-  boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-  starts = np.concatenate([[0], boundaries])
-  ends = np.concatenate([boundaries, [len(scores)]])
-  for start, end in zip(starts, ends):
-    ranks[order[start:end]] = (start + end + 1) / 2.0
+  ranks = _tied_ranks(scores, np.zeros(len(scores), dtype=np.int64))
   return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _tied_ranks(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+  """Each row's 1-based rank by score within its group (integer group codes), tied scores
+  sharing the mean of the ranks they span. One sort, no loop over rows or groups."""
+  order = np.lexsort((scores, groups))
+  sorted_scores, sorted_groups = scores[order], groups[order]
+  n = len(scores)
+  group_change = np.flatnonzero(sorted_groups[1:] != sorted_groups[:-1]) + 1
+  run_change = np.flatnonzero((sorted_groups[1:] != sorted_groups[:-1])
+                              | (sorted_scores[1:] != sorted_scores[:-1])) + 1
+  # Position of each sorted row's group start, and of its run (tie) start and end.
+  group_start = np.repeat(np.concatenate([[0], group_change]),
+                          np.diff(np.concatenate([[0], group_change, [n]])))
+  run_starts = np.concatenate([[0], run_change])
+  run_ends = np.concatenate([run_change, [n]])
+  run_mean = (run_starts + run_ends + 1) / 2.0  # mean 1-based position over the tie
+  ranks = np.empty(n, dtype=np.float64)
+  ranks[order] = np.repeat(run_mean, run_ends - run_starts) - group_start
+  return ranks
 
 
 def log_loss(labels, probabilities, eps: float = 1e-7) -> float:
@@ -54,14 +66,23 @@ def gauc(labels, scores, groups) -> float:
   """AUC within each group (user), averaged with the group's row count as its weight.
 
   Groups with one class only have no AUC and are left out; NaN when none is left.
+  Computed for every group at once (`_tied_ranks`): ~100k groups cost one sort.
   """
-  weighted, rows = 0.0, 0
-  for group_labels, group_scores in _per_group(labels, scores, groups):
-    value = auc(group_labels, group_scores)
-    if value == value:
-      weighted += value * len(group_labels)
-      rows += len(group_labels)
-  return weighted / rows if rows else float("nan")
+  labels = np.asarray(labels, dtype=np.float64).ravel()
+  scores = np.asarray(scores, dtype=np.float64).ravel()
+  _, codes = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+  codes = codes.reshape(-1)
+  ranks = _tied_ranks(scores, codes)
+  rows = np.bincount(codes).astype(np.float64)
+  positives = np.bincount(codes, weights=labels, minlength=len(rows))
+  negatives = rows - positives
+  positive_ranks = np.bincount(codes, weights=ranks * (labels == 1), minlength=len(rows))
+  both = (positives > 0) & (negatives > 0)
+  if not both.any():
+    return float("nan")
+  p, q = positives[both], negatives[both]
+  values = (positive_ranks[both] - p * (p + 1) / 2) / (p * q)
+  return float(np.sum(values * rows[both]) / np.sum(rows[both]))
 
 
 def ndcg_at_k(labels, scores, groups, k: int) -> float:

@@ -41,6 +41,41 @@ def test_gauc_by_hand():
   assert math.isnan(metrics.gauc([1, 1], [0.1, 0.2], ["a", "a"]))
 
 
+def _pairwise_auc(labels, scores):
+  """AUC by counting every (positive, negative) pair: 1 when the positive scores higher,
+  1/2 on a tie."""
+  positives = [s for l, s in zip(labels, scores) if l == 1]
+  negatives = [s for l, s in zip(labels, scores) if l == 0]
+  if not positives or not negatives:
+    return float("nan")
+  wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in positives for n in negatives)
+  return wins / (len(positives) * len(negatives))
+
+
+def test_auc_and_gauc_match_pair_counting_on_tied_scores_and_many_users():
+  rng = np.random.default_rng(3)
+  rows = 600
+  labels = rng.integers(0, 2, rows)
+  scores = rng.integers(0, 12, rows) / 11.0  # few levels: many ties, as int8 scores have
+  users = rng.choice([f"u{i}" for i in range(90)], rows)
+  users[:5] = "solo"  # one class only: left out of GAUC
+  labels[:5] = 1
+  assert metrics.auc(labels, scores) == pytest.approx(_pairwise_auc(labels, scores), abs=1e-12)
+  weighted, counted = 0.0, 0
+  for user in sorted(set(users)):
+    mask = users == user
+    value = _pairwise_auc(labels[mask], scores[mask])
+    if value == value:
+      weighted += value * mask.sum()
+      counted += mask.sum()
+  assert metrics.gauc(labels, scores, users) == pytest.approx(weighted / counted, abs=1e-12)
+  # Integer user keys, and rows in any order, give the same figure.
+  codes = np.unique(users, return_inverse=True)[1]
+  shuffled = rng.permutation(rows)
+  assert metrics.gauc(labels[shuffled], scores[shuffled], codes[shuffled]) == pytest.approx(
+      weighted / counted, abs=1e-12)
+
+
 def test_ndcg_at_k_by_hand():
   # User a ranks [neg 0.9, pos 0.5, pos 0.1]: DCG@2 = 0 + 1/log2(3); ideal = 1 + 1/log2(3).
   # User b has no positive: left out.

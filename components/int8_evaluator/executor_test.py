@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from sklearn import metrics as sk_metrics
 from tfx.types import standard_artifacts
+from tfx.utils import path_utils
 
 from components.int8_evaluator import executor
 from models import export, features, int8_evaluation
@@ -34,10 +35,27 @@ def fixture_judged(transformed_data, trained_teacher, trained_student, tmp_path_
               str(tmp_path_factory.mktemp("int8")), GateConfig(latency_requests=50))
 
 
-def _test_rows(transformed_data):
+def _test_records(transformed_data):
   files = sorted(glob.glob(os.path.join(transformed_data.raw_examples.uri, "Split-test", "*.gz")))
-  records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-  return export.parse_raw_rows(records)
+  return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _test_rows(transformed_data):
+  return export.parse_raw_rows(_test_records(transformed_data))
+
+
+def test_saved_models_score_as_their_tf2_serving_signature(transformed_data, trained_teacher,
+                                                          trained_student):
+  # score_saved_model runs the SignatureDef in a Session; the TF2 path loads the SavedModel
+  # and calls its serving_default: the same scores, batches split anywhere.
+  records = _test_records(transformed_data)
+  for model in (trained_teacher[0], trained_student["model"]):
+    serving_dir = path_utils.serving_model_dir(model.uri)
+    signature = tf.saved_model.load(serving_dir).signatures["serving_default"]
+    expected = signature(examples=tf.constant(records))["score"].numpy().reshape(-1)
+    scores = int8_evaluation.score_saved_model(serving_dir, records, batch_size=7)
+    assert scores.shape == (len(records),)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
 
 
 def _ndcg_by_hand(labels, scores, k):
