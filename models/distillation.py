@@ -583,11 +583,35 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
 
 
 def saved_model_weights(saved_model_dir: str) -> Dict[str, np.ndarray]:
-  """Embedding tables and Dense kernels as stored in an exported SavedModel (by variable name)."""
-  loaded = tf.saved_model.load(saved_model_dir)
+  """Embedding tables and Dense kernels as stored in an exported Keras SavedModel (by variable
+  name): the model's `variables` (what `tf.saved_model.load(...).variables` lists, not the
+  optimizer's slots), read from the SavedModel's checkpoint. No saved function is rebuilt:
+  0.06 s for the 1e5 student where `tf.saved_model.load` took 5 s."""
+  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import saved_model_pb2, trackable_object_graph_pb2
+  # pylint: enable=g-import-not-at-top
+  saved_model = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+    saved_model.ParseFromString(f.read())
+  nodes = saved_model.meta_graphs[0].object_graph_def.nodes
+  reader = tf.train.load_checkpoint(os.path.join(saved_model_dir, "variables", "variables"))
+  # The checkpoint's object graph numbers the same objects as the SavedModel's.
+  checkpointed = trackable_object_graph_pb2.TrackableObjectGraph()
+  checkpointed.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+  roots = {child.local_name: child.node_id for child in nodes[0].children}
+  if "variables" not in roots:
+    raise ValueError(f"{saved_model_dir}: not a Keras SavedModel (its root object has no "
+                     f"'variables' list)")
   weights = {}
-  for variable in loaded.variables:
-    name = variable.name.split(":")[0]
-    if name.endswith("/embeddings") or name.endswith("/kernel"):
-      weights[name] = variable.numpy()
+  for child in nodes[roots["variables"]].children:
+    variable = nodes[child.node_id].variable
+    if not (variable.name.endswith("/embeddings") or variable.name.endswith("/kernel")):
+      continue
+    (key,) = [attribute.checkpoint_key for attribute in checkpointed.nodes[child.node_id].attributes
+              if attribute.name == "VARIABLE_VALUE"]
+    value = reader.get_tensor(key)
+    if list(value.shape) != [dim.size for dim in variable.shape.dim]:
+      raise ValueError(f"{saved_model_dir}: checkpoint value {key} has shape {value.shape}, "
+                       f"variable {variable.name} {[dim.size for dim in variable.shape.dim]}")
+    weights[variable.name] = value
   return weights

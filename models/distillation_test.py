@@ -411,3 +411,21 @@ def test_prune_ramps_on_the_aligned_schedule():
                if hasattr(layer, "pruning_schedule")]
   assert schedules
   assert {(s.end_step, s.frequency) for s in schedules} == {(100, 50)}
+
+
+def test_saved_model_weights_are_the_models_tables_and_kernels_not_the_optimizers(tmp_path):
+  ids = keras.Input(shape=(1,), dtype=tf.int32, name="ids")
+  vectors = keras.layers.Flatten()(keras.layers.Embedding(7, 3, name="table")(ids))
+  logits = keras.layers.Dense(1, name="out")(keras.layers.Dense(4, name="hidden")(vectors))
+  model = keras.Model(ids, logits)
+  model.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+  model.fit(np.arange(7).reshape(-1, 1), np.ones((7, 1)), epochs=1, verbose=0)  # Adam slots
+  path = str(tmp_path / "saved")
+  model.save(path, save_format="tf")
+  weights = distillation.saved_model_weights(path)
+  expected = {"table/embeddings": model.get_layer("table").embeddings.numpy(),
+              "hidden/kernel": model.get_layer("hidden").kernel.numpy(),
+              "out/kernel": model.get_layer("out").kernel.numpy()}
+  assert weights.keys() == expected.keys()  # no bias, no Adam/m or Adam/v slot
+  for name, value in expected.items():
+    np.testing.assert_array_equal(weights[name], value, err_msg=name)
