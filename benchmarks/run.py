@@ -64,7 +64,6 @@ class TestSplit:
   def __init__(self, raw_examples_uri, ndcg_k):
     # pylint: disable=g-import-not-at-top
     import numpy as np
-    import tensorflow as tf
     from models import export, features, inputs
     # pylint: enable=g-import-not-at-top
     def read(split):

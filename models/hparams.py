@@ -138,8 +138,9 @@ def _teacher_training() -> TrainingConfig:
   # on 1e5 instead of five times more. Teacher alone on the 1e6 run's data, seeds 42 and 43:
   # 353 and 346 s, 16 and 15 passes (eval AUC 0.8831, 0.8833; test AUC 0.8251, 0.8242,
   # GAUC 0.7934, 0.7907) against 445-487 s and 22-23 passes with one-pass epochs (eval
-  # 0.8832-0.8837, test 0.8220-0.8249 / GAUC 0.7896-0.7933 over seeds 42-44). Patiences of one and two passes instead saved as much on 1e6 but
-  # lost 0.0045 eval AUC on 1e5 (two seeds).
+  # 0.8832-0.8837, test 0.8220-0.8249 / GAUC 0.7896-0.7933 over seeds 42-44). Patiences of
+  # one and two passes instead saved as much on 1e6 but lost 0.0045 eval AUC on 1e5 (two
+  # seeds).
   # A higher learning rate helps on 1e5 and hurts on 1e6 (teacher alone on each scale run's
   # data; eval AUC, test AUC / GAUC, epochs). 1e5, seeds 42 and 43: 1e-3 0.8433, 0.8289 /
   # 0.8142, 32 and 0.8346, 0.8244 / 0.8108, 24; 2e-3 0.8451, 0.8309 / 0.8159, 22 and 0.8471,

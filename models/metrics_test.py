@@ -58,7 +58,7 @@ def test_auc_and_gauc_match_pair_counting_on_tied_scores_and_many_users():
   labels = rng.integers(0, 2, rows)
   scores = rng.integers(0, 12, rows) / 11.0  # few levels: many ties, as int8 scores have
   users = rng.choice([f"u{i}" for i in range(90)], rows)
-  users[:5] = "solo"  # one class only: left out of GAUC
+  users[:5] = "one"  # a user with one class only: left out of GAUC
   labels[:5] = 1
   assert metrics.auc(labels, scores) == pytest.approx(_pairwise_auc(labels, scores), abs=1e-12)
   weighted, counted = 0.0, 0
