@@ -69,25 +69,6 @@ TARGETS = ((STUDENT_RANK, 5.0), (INT8_RANK, 20.0), (INT8_RANK_ENCODED, 20.0),
            (INT8_INVOKE_RANK, 20.0))
 
 
-class SessionSignature:
-  """One signature of a SavedModel, run in a Session as TF Serving does."""
-
-  def __init__(self, saved_model_dir: str, signature: str):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    graph = tf.Graph()
-    self._session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1))
-    with graph.as_default():
-      meta_graph = tf.compat.v1.saved_model.loader.load(self._session, ["serve"],
-                                                        saved_model_dir)
-    definition = meta_graph.signature_def[signature]
-    self._inputs = {name: info.name for name, info in definition.inputs.items()}
-    self._output = definition.outputs["score"].name
-
-  def __call__(self, **inputs):
-    return self._session.run(self._output, {self._inputs[k]: v for k, v in inputs.items()})
-
-
 def _one_thread():
   """TensorFlow on one thread: must run before TensorFlow executes anything."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -138,18 +119,19 @@ def scorers(paths: Dict[str, str], context: Dict, candidates: List[Dict],
   """Zero-argument callables, each answering the same request one way (loads only `names`)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from models import export  # pylint: disable=g-import-not-at-top
+  from models.int8_evaluation import SessionSignature  # pylint: disable=g-import-not-at-top
   rows = [dict(context, **candidate) for candidate in candidates]
   examples = np.array([export.raw_example(row) for row in rows], dtype=object)
   rank_request = export.rank_request(context, candidates)
   made = {}
   if TEACHER_EXAMPLES in names:
-    teacher = SessionSignature(paths["teacher"], export.SERVING_SIGNATURE)
+    teacher = SessionSignature(paths["teacher"], export.SERVING_SIGNATURE, threads=1)
     made[TEACHER_EXAMPLES] = lambda: teacher(examples=examples)
   if STUDENT_EXAMPLES in names:
-    by_examples = SessionSignature(paths["student"], export.SERVING_SIGNATURE)
+    by_examples = SessionSignature(paths["student"], export.SERVING_SIGNATURE, threads=1)
     made[STUDENT_EXAMPLES] = lambda: by_examples(examples=examples)
   if STUDENT_RANK in names:
-    by_rank = SessionSignature(paths["student"], export.RANK_SIGNATURE)
+    by_rank = SessionSignature(paths["student"], export.RANK_SIGNATURE, threads=1)
     made[STUDENT_RANK] = lambda: by_rank(**rank_request)
   if {INT8_PREDICT, INT8_RANK, INT8_RANK_ENCODED, INT8_INVOKE, INT8_INVOKE_RANK} & set(names):
     bundle = export.MobileBundle(paths["bundle"], num_threads=1)
