@@ -322,7 +322,9 @@ def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, targ
                                   with_vectors, context_once)
 
   def save(path):
-    model.save(path, save_format="tf", signatures=signatures)
+    # Without the optimizer: TF Serving never reads Adam's slots, which are twice the
+    # model's own weights, and every size figure divides by this directory.
+    model.save(path, save_format="tf", signatures=signatures, include_optimizer=False)
     if warmup_examples:
       write_warmup_requests(path, warmup_examples)
 

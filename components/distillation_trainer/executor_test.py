@@ -67,12 +67,18 @@ def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
 
 
 def test_student_is_small_and_sizes_are_reported(distilled):
-  _, report = distilled
+  artifacts, report = distilled
   assert 0.02 <= report.parameter_ratio <= 0.10, report.parameter_ratio
   tflite = report.tflite
   assert 0 < tflite.gzipped_bytes < tflite.bytes
   for entry in (report.teacher.saved_model_variables, report.student.saved_model):
     assert 0 < entry.gzipped_bytes < entry.bytes
+  # The served student holds its weights, not Adam's slots (the teacher's test counts them).
+  checkpoint = os.path.join(path_utils.serving_model_dir(artifacts["model"].uri), "variables",
+                            "variables")
+  keys = [key for key, _ in tf.train.list_variables(checkpoint)]
+  assert any(key.endswith("embeddings/.ATTRIBUTES/VARIABLE_VALUE") for key in keys)
+  assert not [key for key in keys if key.startswith("optimizer")]
 
 
 def test_tflite_is_full_integer_and_agrees_with_the_float_student(distilled, transformed_data):

@@ -44,6 +44,22 @@ def test_trains_exports_and_reports(trained_teacher):
   assert os.path.exists(os.path.join(path_utils.serving_model_dir(model.uri), "saved_model.pb"))
 
 
+def test_saved_model_holds_the_weights_and_no_optimizer_state(trained_teacher):
+  """What TF Serving loads and every size ratio divides by: the model's weights, not
+  Adam's two slots per weight (which tripled the directory)."""
+  model, _ = trained_teacher
+  summary = teacher_trainer.TeacherSummary.read(model.uri)
+  checkpoint = os.path.join(path_utils.serving_model_dir(model.uri), "variables", "variables")
+  shapes = dict(tf.train.list_variables(checkpoint))
+  del shapes["_CHECKPOINTABLE_OBJECT_GRAPH"]
+  assert not [key for key in shapes if key.startswith("optimizer")]
+  # Besides the weights, only the compiled metrics' state (AUC's 4 x 200 thresholds).
+  metrics = [key for key in shapes if key.startswith("keras_api/metrics/")]
+  assert sum(int(np.prod(shapes[key])) for key in metrics) == 802
+  assert sum(int(np.prod(shape)) for key, shape in shapes.items()
+             if key not in metrics) == summary.parameters
+
+
 def test_saved_model_serves_raw_examples_in_a_tensorflow_only_process(transformed_data,
                                                                       trained_teacher, tmp_path):
   """Load with nothing but TensorFlow (as TF Serving would) and score raw tf.Examples."""
