@@ -94,7 +94,10 @@ def preprocessing_fn(inputs: Dict[str, Any],
   count = _dense(inputs[features.USER_PRIOR_COUNT], 0)
   outputs[features.PRIOR_COUNT_BUCKET] = tft.bucketize(
       tf.cast(count, tf.float32), num_buckets=int(config["num_count_buckets"]), epsilon=0.01)
-  outputs[features.PRIOR_COUNT_LOG] = tft.scale_to_0_1(tf.math.log1p(tf.cast(count, tf.float32)))
+  # In float64, then rounded to float32: float32 log1p gives values 1 ulp apart in batches
+  # of other sizes (other SIMD paths), and Beam batches rows differently from run to run.
+  outputs[features.PRIOR_COUNT_LOG] = tf.cast(
+      tft.scale_to_0_1(tf.math.log1p(tf.cast(count, tf.float64))), tf.float32)
   outputs[features.PRIOR_LIKE_RATE] = _dense(inputs[features.USER_PRIOR_LIKE_RATE], 0.0)
 
   outputs[features.TRANSFORMED_LABEL] = _dense(inputs[features.LABEL], 0)
