@@ -42,14 +42,21 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def transformed(tmp_path_factory):
+def _transform(rows, temp_dir: str, batch_size=None):
+  """rows through preprocessing_fn by tf.Transform's Beam implementation, in batches of
+  batch_size rows (None: as tf.Transform chooses)."""
   schema = text_format.Parse(schemas.curated_schema(HISTORY), schema_pb2.Schema())
   metadata = dataset_metadata.DatasetMetadata(schema)
-  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft")), force_tf_compat_v1=False):
-    (outputs, _), _ = ((ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+  with tft_beam.Context(temp_dir=temp_dir, desired_batch_size=batch_size,
+                        force_tf_compat_v1=False):
+    (outputs, _), _ = ((rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
         lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG)))
   return outputs
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+  return _transform(ROWS, str(tmp_path_factory.mktemp("tft")))
 
 
 def test_users_vocabulary_with_threshold_and_oov(transformed):
@@ -111,23 +118,13 @@ def test_evaluation_only_features_are_not_model_inputs(transformed):
     assert name not in outputs and features.transformed_name(name) not in outputs
 
 
-def _transform(rows, batch_size: int, temp_dir: str):
-  schema = text_format.Parse(schemas.curated_schema(HISTORY), schema_pb2.Schema())
-  metadata = dataset_metadata.DatasetMetadata(schema)
-  with tft_beam.Context(temp_dir=temp_dir, desired_batch_size=batch_size,
-                        force_tf_compat_v1=False):
-    (outputs, _), _ = ((rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
-        lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG)))
-  return outputs
-
-
 def test_scaled_log_count_does_not_depend_on_how_rows_are_batched(tmp_path):
   """Beam batches rows as it likes, so a value must not depend on its batch: float32
   log1p takes other SIMD paths in batches of other sizes and came out 1 ulp apart for 17
   of 78,577 rows of two runs of the same data, which then trained different models."""
   rows = [_row(f"u{count % 7}", "a", ["a"], count=count) for count in range(300)]
-  one = _transform(rows, 1, str(tmp_path / "one"))
-  many = _transform(rows, 300, str(tmp_path / "many"))
+  one = _transform(rows, str(tmp_path / "one"), batch_size=1)
+  many = _transform(rows, str(tmp_path / "many"), batch_size=300)
   logs = [np.asarray([r[features.PRIOR_COUNT_LOG] for r in out]) for out in (one, many)]
   np.testing.assert_array_equal(logs[0], logs[1])
   np.testing.assert_allclose(logs[1], np.log1p(np.arange(300)) / np.log1p(299), rtol=1e-6)
