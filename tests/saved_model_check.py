@@ -33,3 +33,11 @@ def score_in_tensorflow_only_process(serving_dir: str, records, work_dir: str,
   if result.returncode != 0:
     raise AssertionError(result.stderr[-3000:])
   return np.load(scores_path)
+
+
+def checkpoint_shapes(serving_dir: str):
+  """{checkpoint key: shape} of the tensors a SavedModel's variables hold."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  shapes = dict(tf.train.list_variables(os.path.join(serving_dir, "variables", "variables")))
+  del shapes["_CHECKPOINTABLE_OBJECT_GRAPH"]
+  return shapes

@@ -49,9 +49,7 @@ def test_saved_model_holds_the_weights_and_no_optimizer_state(trained_teacher):
   Adam's two slots per weight (which tripled the directory)."""
   model, _ = trained_teacher
   summary = teacher_trainer.TeacherSummary.read(model.uri)
-  checkpoint = os.path.join(path_utils.serving_model_dir(model.uri), "variables", "variables")
-  shapes = dict(tf.train.list_variables(checkpoint))
-  del shapes["_CHECKPOINTABLE_OBJECT_GRAPH"]
+  shapes = saved_model_check.checkpoint_shapes(path_utils.serving_model_dir(model.uri))
   assert not [key for key in shapes if key.startswith("optimizer")]
   # Besides the weights, only the compiled metrics' state (AUC's 4 x 200 thresholds).
   metrics = [key for key in shapes if key.startswith("keras_api/metrics/")]
