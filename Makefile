@@ -34,12 +34,18 @@ venv: $(STAMP)
 run: venv
 	$(VENV)/bin/distillrec run $(ARGS)
 
+# Two worker processes (pytest-xdist): one pytest process keeps one of the 2 cores busy on
+# average. Tests sharing a trained model or a pipeline run stay on one worker
+# (conftest.py). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The quick tier: everything but the tests marked slow (pipeline runs, model training).
 test-fast: venv
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) benchmarks/run.py $(ARGS)

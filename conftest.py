@@ -4,6 +4,7 @@ Tests come in two tiers: `slow` ones (marked; they run a pipeline or train a mod
 and the rest, the quick tier (`make test-fast`). `make test` runs both.
 """
 import dataclasses
+import inspect
 import json
 import os
 
@@ -11,6 +12,39 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _shared_fixture_group(item):
+  """The xdist group of a test that uses a session- or module-scoped fixture of this
+  project (a trained model, a pipeline run), else None.
+
+  `make test` runs the suite on two workers with `--dist loadgroup`: tests in one group run
+  on one worker, so such a fixture is built once, as without xdist. Every test that uses a
+  session fixture of this file shares one group (they build on each other: the data, the
+  teacher, the student); a module fixture groups its module's tests; the other tests are
+  spread one by one.
+  """
+  scopes = set()
+  for name in item.fixturenames:
+    for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ()):  # pylint: disable=protected-access
+      source = inspect.getsourcefile(fixturedef.func) or ""
+      if source.startswith(ROOT + os.sep) and f"{os.sep}.venv{os.sep}" not in source:
+        scopes.add(fixturedef.scope)
+  if "session" in scopes:
+    return "session-fixtures"
+  if "module" in scopes:
+    return item.nodeid.split("::")[0]
+  return None
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+  for item in items:
+    group = _shared_fixture_group(item)
+    if group:
+      item.add_marker(pytest.mark.xdist_group(group))
+
 
 # A tiny synthetic data set: enough rows for every split and vocabulary, seconds to build.
 TINY_INTERACTIONS = 6000

@@ -32,6 +32,9 @@ setup(
     ],
     extras_require={"test": [
         "pytest",
+        # `make test` runs the suite in two worker processes (conftest.py groups the tests
+        # that share a trained model or a pipeline run onto one worker).
+        "pytest-xdist>=3.8,<4",
         # notebooks/walkthrough_test.py executes the walkthrough notebook in a venv kernel.
         "nbclient>=0.11,<0.12",
         "nbformat>=5.11,<6",
