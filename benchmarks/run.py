@@ -138,9 +138,10 @@ HINT_WEIGHT = 1.0
 def _sweep_settings(config):
   """(group, name, DistillationConfig, StudentConfig) of the students beside the pipeline's.
 
-  Three seeds each without distillation, with the pipeline's distillation, and with the
-  other kind (feature-level hints if the pipeline distills logits only, else logits only);
-  then one seed at the other temperatures and widths.
+  Three seeds each without distillation, with the pipeline's distillation, with the
+  other kind (feature-level hints if the pipeline distills logits only, else logits only)
+  and with the other choice of transfer rows (none if the pipeline has them, else one
+  copy); then one seed at the other temperatures and widths.
   """
   # The pipeline's run tries every pruning step (its curve is the one reported); the
   # students beside it stop at the first step outside the budget, as a default run does.
@@ -153,12 +154,20 @@ def _sweep_settings(config):
   else:
     other_kd = dataclasses.replace(kd, hint_weight=HINT_WEIGHT)
     other = f"feature-level distillation (hint_weight={HINT_WEIGHT:g})"
-  settings = [("no distillation", f"alpha=1, seed {seed}", dataclasses.replace(kd, alpha=1.0),
+  if kd.transfer_copies > 0:
+    transfer_kd, transfer = dataclasses.replace(kd, transfer_copies=0), "no transfer rows"
+  else:
+    transfer_kd, transfer = dataclasses.replace(kd, transfer_copies=1), "transfer rows"
+  # Without distillation the transfer rows (labelled by the teacher) go too.
+  settings = [("no distillation", f"alpha=1, seed {seed}",
+               dataclasses.replace(kd, alpha=1.0, transfer_copies=0),
                _with_seed(student, seed)) for seed in seeds]
   settings += [("distillation", f"{_kd_name(kd)}, seed {seed}", kd, _with_seed(student, seed))
                for seed in seeds[1:]]
   settings += [(other, f"{_kd_name(other_kd)}, seed {seed}", other_kd, _with_seed(student, seed))
                for seed in seeds]
+  settings += [(transfer, f"{_kd_name(transfer_kd)}, seed {seed}", transfer_kd,
+                _with_seed(student, seed)) for seed in seeds]
   settings += [("temperature", _kd_name(dataclasses.replace(kd, temperature=t)),
                 dataclasses.replace(kd, temperature=t), student)
                for t in (2.0, 3.0, 4.0) if t != kd.temperature]
@@ -170,7 +179,8 @@ def _sweep_settings(config):
 
 def _kd_name(kd):
   name = f"alpha={kd.alpha:g} T={kd.temperature:g}"
-  return name + (f" hints={kd.hint_weight:g}" if kd.hint_weight > 0 else "")
+  name += f" hints={kd.hint_weight:g}" if kd.hint_weight > 0 else ""
+  return name + (f" transfer={kd.transfer_copies}" if kd.transfer_copies else "")
 
 
 def _train_student(config, paths, teacher, kd, student, folder):

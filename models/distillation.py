@@ -14,13 +14,14 @@ adds hint_weight * hint_loss.
 
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
+from models import inputs
 from models.layers import IdDropout, MaskedMeanPooling, RowDot
 
 
@@ -151,12 +152,15 @@ class HintDistiller(keras.Model):
 
 
 def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn, vector_names=(),
-                        cold_start: Optional[Tuple[str, int]] = None) -> tf.data.Dataset:
+                        cold_start: Optional[Tuple[str, int]] = None,
+                        label_from_teacher: bool = False) -> tf.data.Dataset:
   """(features, label) -> (student features, [label, teacher logit, teacher vectors]) per batch.
 
   teacher_fn maps the transformed (int64) batch to the teacher's outputs ({"logit",
   "<name>_vector"}); the vectors in `vector_names` follow the logit, in that order.
-  cast_fn turns the batch into the student's inputs.
+  cast_fn turns the batch into the student's inputs. label_from_teacher: the label column
+  holds the teacher's probability, sigmoid(logit), for rows that have no label of their
+  own (`with_transfer_rows`).
 
   cold_start: (the user id feature, its OOV id). The targets then end with the teacher's
   logit, and its user vector if "user" is in vector_names, for the same rows with the
@@ -168,8 +172,9 @@ def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn, vector_na
 
   def add(batch, label):
     outputs = teacher_fn(batch)
-    columns = [tf.reshape(tf.cast(label, tf.float32), [-1, 1]),
-               tf.reshape(outputs["logit"], [-1, 1])]
+    logit = tf.reshape(outputs["logit"], [-1, 1])
+    label = tf.sigmoid(logit) if label_from_teacher else tf.cast(label, tf.float32)
+    columns = [tf.reshape(label, [-1, 1]), logit]
     columns += [outputs[f"{name}_vector"] for name in vector_names]
     if cold_start is not None:
       key, oov_id = cold_start
@@ -182,6 +187,40 @@ def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn, vector_na
     return cast_fn(batch), tf.concat(columns, axis=1)
 
   return dataset.map(add, num_parallel_calls=1).prefetch(tf.data.AUTOTUNE)
+
+
+def swap_candidates(features: Dict[str, tf.Tensor], keys: Sequence[str],
+                    seed: int) -> Dict[str, tf.Tensor]:
+  """`features` with the candidate item's columns (`keys`) of every row taken from another
+  row by one seeded permutation of the rows: each row keeps its user and context and gets
+  an item of the same rows, so items come at their frequency there."""
+  order = tf.constant(np.random.default_rng(seed).permutation(len(features[keys[0]])))
+  return {name: tf.gather(values, order) if name in keys else values
+          for name, values in features.items()}
+
+
+def with_transfer_rows(arrays, candidate_keys: Sequence[str], copies: int, batch_size: int,
+                       seed: int, add_targets) -> tf.data.Dataset:
+  """The batches of in-memory (features, labels) `arrays` in order, each followed by
+  `copies` batches of the same rows with their candidate items swapped
+  (`swap_candidates`, seeds seed + 1, seed + 2, ...): a transfer set, on which the student
+  learns what the teacher says of items these users did not interact with.
+
+  add_targets(batches, label_from_teacher) adds the targets (`with_teacher_logits`); a
+  transfer row has no label of its own, so its label column is the teacher's probability
+  and both terms of the distillation loss follow the teacher there. Interleaved batch by
+  batch, so that a shuffle buffer smaller than all the rows still mixes the two kinds.
+  """
+  datasets = [add_targets(inputs.ordered_batches(arrays, batch_size), False)]
+  features, labels = arrays
+  for copy in range(copies):
+    swapped = swap_candidates(features, candidate_keys, seed + 1 + copy)
+    datasets.append(add_targets(inputs.ordered_batches((swapped, labels), batch_size), True))
+  if not copies:
+    return datasets[0]
+  batches = -(-len(labels) // batch_size)
+  order = tf.data.Dataset.range(len(datasets)).repeat(batches)
+  return tf.data.Dataset.choose_from_datasets(datasets, order)
 
 
 def drop_user_ids(dataset: tf.data.Dataset, rate: float, key: str, oov_id: int,

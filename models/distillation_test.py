@@ -386,6 +386,66 @@ def test_dropped_rows_get_the_oov_user_and_its_targets_the_others_keep_theirs(ve
       assert 60 < dropped < 140
 
 
+def _item_rows(rows):
+  """Rows whose genres and year are functions of the item, users 100, 101, ...; labels 0/1."""
+  item = np.arange(rows, dtype=np.int64) % 7 + 1
+  features = {"user_id_xf": tf.constant(np.arange(100, 100 + rows, dtype=np.int64)),
+              "item_id_xf": tf.constant(item),
+              "item_genres_xf": tf.constant(np.stack([item % 3, item % 5], 1)),
+              "item_year_xf": tf.constant(item % 4)}
+  return features, tf.constant((np.arange(rows) % 2).astype(np.float32)[:, None])
+
+
+CANDIDATE = ("item_id_xf", "item_genres_xf", "item_year_xf")
+
+
+def test_swap_candidates_moves_an_item_with_its_attributes_and_keeps_the_user():
+  features, _ = _item_rows(50)
+  swapped = distillation.swap_candidates(features, CANDIDATE, seed=3)
+  np.testing.assert_array_equal(swapped["user_id_xf"], features["user_id_xf"])
+  item = swapped["item_id_xf"].numpy()
+  np.testing.assert_array_equal(swapped["item_genres_xf"], np.stack([item % 3, item % 5], 1))
+  np.testing.assert_array_equal(swapped["item_year_xf"], item % 4)
+  # A permutation of the rows: every item as often as before, most rows moved.
+  assert sorted(item) == sorted(features["item_id_xf"].numpy())
+  assert np.mean(item != features["item_id_xf"].numpy()) > 0.5
+  again = distillation.swap_candidates(features, CANDIDATE, seed=3)["item_id_xf"].numpy()
+  other = distillation.swap_candidates(features, CANDIDATE, seed=4)["item_id_xf"].numpy()
+  np.testing.assert_array_equal(again, item)
+  assert not np.array_equal(other, item)
+
+
+@pytest.mark.parametrize("copies", [0, 1, 2])
+def test_transfer_rows_follow_each_batch_with_the_teachers_probability_as_label(copies):
+  features, labels = _item_rows(10)
+
+  def teacher_fn(batch):  # logit = item / 4 - user / 100
+    return {"logit": tf.cast(batch["item_id_xf"], tf.float32) / 4
+                     - tf.cast(batch["user_id_xf"], tf.float32) / 100}
+
+  def add_targets(batches, label_from_teacher):
+    return distillation.with_teacher_logits(batches, teacher_fn, lambda b: b,
+                                            label_from_teacher=label_from_teacher)
+
+  dataset = distillation.with_transfer_rows((features, labels), CANDIDATE, copies,
+                                            batch_size=4, seed=3, add_targets=add_targets)
+  batches = list(dataset)
+  assert [len(t) for _, t in batches] == [4] * (copies + 1) + [4] * (copies + 1) + \
+      [2] * (copies + 1)
+  for k, (batch, targets) in enumerate(batches):
+    rows = slice(4 * (k // (copies + 1)), 4 * (k // (copies + 1)) + 4)
+    copy = k % (copies + 1)
+    np.testing.assert_array_equal(batch["user_id_xf"], features["user_id_xf"][rows])
+    expected_items = features["item_id_xf"] if copy == 0 else distillation.swap_candidates(
+        features, CANDIDATE, seed=3 + copy)["item_id_xf"]
+    np.testing.assert_array_equal(batch["item_id_xf"], expected_items[rows])
+    logit = batch["item_id_xf"].numpy() / 4 - batch["user_id_xf"].numpy() / 100
+    np.testing.assert_allclose(targets[:, 1], logit, rtol=1e-6)
+    # The observed rows keep their labels; a transfer row's label is the teacher's.
+    expected_label = labels[rows][:, 0] if copy == 0 else 1 / (1 + np.exp(-logit))
+    np.testing.assert_allclose(targets[:, 0], expected_label, rtol=1e-6)
+
+
 @pytest.mark.parametrize("end_step, frequency, expected", [
     (117, 50, (100, 50)),  # 3 epochs of 39 steps: the last update at 100 reaches the target
     (468, 50, (450, 50)),

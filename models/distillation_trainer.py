@@ -136,15 +136,33 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # Every epoch would read, parse and run the frozen teacher on the whole train split
   # again: its examples and the teacher's outputs are computed once, in file order, and
   # kept in memory (~0.2 KB a row, 0.9 KB with hints); each epoch reshuffles them.
+  # Transfer rows: each train row again with another row's item (transfer_copies times),
+  # labelled by the teacher alone.
   # Cold-start targets: the student's user-id dropout moves from the model to its batches,
   # and a dropped row gets the teacher's outputs for the OOV user (its second pass here).
   cold_start = distillation_config.cold_start_targets and hparams.user_id_dropout > 0
-  logging.info("DistillationTrainer: running the teacher once over the train split%s",
-               " (and again as if every user were new)" if cold_start else "")
-  train_arrays = inputs.in_memory(distillation.with_teacher_logits(
-      inputs.make_dataset(train_files, spec, 4 * training_config.batch_size, False, seed),
-      teacher_fn, student.cast_ids, list(teacher_widths),
-      cold_start=(features.USER_INDEX, sizes.user_oov_id) if cold_start else None))
+  labelled = inputs.in_memory(inputs.make_dataset(train_files, spec,
+                                                  4 * training_config.batch_size, False, seed))
+  labelled_rows = len(labelled[1])
+  copies = distillation_config.transfer_copies_for(labelled_rows)
+  if copies < distillation_config.transfer_copies:
+    logging.info("DistillationTrainer: no transfer rows: %d train rows, over "
+                 "distillation.transfer_max_train_rows = %d", labelled_rows,
+                 distillation_config.transfer_max_train_rows)
+  logging.info("DistillationTrainer: running the teacher once over the train split%s%s",
+               f" and {copies} transfer cop{'y' if copies == 1 else 'ies'} of it" if copies
+               else "", " (and again as if every user were new)" if cold_start else "")
+
+  def add_targets(batches, label_from_teacher):
+    return distillation.with_teacher_logits(
+        batches, teacher_fn, student.cast_ids, list(teacher_widths),
+        cold_start=(features.USER_INDEX, sizes.user_oov_id) if cold_start else None,
+        label_from_teacher=label_from_teacher)
+
+  train_arrays = inputs.in_memory(distillation.with_transfer_rows(
+      labelled, export.CANDIDATE_INPUTS, copies, 4 * training_config.batch_size, seed,
+      add_targets))
+  del labelled
   train_rows = len(train_arrays[1])
   batch_size, learning_rate = training_config.batch_for(train_rows)
   steps_per_epoch = -(-train_rows // batch_size)
@@ -154,9 +172,9 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
                                        sizes.user_oov_id, teacher_widths, seed)
   # The model's own user-id dropout stays off then: the batches have done it.
   model_config = dataclasses.replace(hparams, user_id_dropout=0.0) if cold_start else hparams
-  logging.info("DistillationTrainer: %d train rows in memory, batches of %d (%d steps an "
-               "epoch), learning rate %g", train_rows, batch_size, steps_per_epoch,
-               learning_rate)
+  logging.info("DistillationTrainer: %d train rows in memory (%d of them transfer rows), "
+               "batches of %d (%d steps a pass), learning rate %g", train_rows,
+               train_rows - labelled_rows, batch_size, steps_per_epoch, learning_rate)
   # The eval split is read in the same order every epoch: its teacher outputs are kept.
   evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn, student.cast_ids,
                                                 list(teacher_widths)).cache()
@@ -185,7 +203,8 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
                                        applied, log_dir, steps_per_epoch,
                                        reference=teacher.eval, user_oov_id=sizes.user_oov_id,
                                        measure=measure, teacher_widths=teacher_widths)
-  stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate)
+  stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate,
+                           train_rows=labelled_rows, transfer_rows=train_rows - labelled_rows)
   student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
                                    eval_plain, sizes.user_oov_id)
 

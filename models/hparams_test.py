@@ -1,10 +1,11 @@
-"""TrainingConfig.batch_for: the batch grows with the data, by hand-computed cases."""
+"""TrainingConfig.batch_for: the batch grows with the data, by hand-computed cases; checks
+of the sections by name."""
 
 import math
 
 import pytest
 
-from models.hparams import StudentConfig, TeacherConfig, TrainingConfig
+from models.hparams import DistillationConfig, StudentConfig, TeacherConfig, TrainingConfig
 
 SCALING = TrainingConfig(batch_size=512, learning_rate=1e-3, max_batch_size=2048,
                          min_steps_per_epoch=300)
@@ -53,3 +54,24 @@ def test_a_long_pass_is_cut_into_equal_epochs(max_steps, steps_per_pass, expecte
 def test_max_steps_per_epoch_must_not_be_negative():
   with pytest.raises(ValueError, match="max_steps_per_epoch must be >= 0"):
     TrainingConfig(max_steps_per_epoch=-1).validate("teacher.training")
+
+
+def test_transfer_rows_are_refused_by_name_without_distillation():
+  DistillationConfig(alpha=1.0, transfer_copies=0).validate("distillation")
+  with pytest.raises(ValueError, match=r"distillation.alpha = 1 trains on labels only, .* set "
+                                       r"distillation.transfer_copies=0 too \(it is 1\)"):
+    DistillationConfig(alpha=1.0, transfer_copies=1).validate("distillation")
+  with pytest.raises(ValueError, match="distillation.transfer_copies must be >= 0, got -1"):
+    DistillationConfig(transfer_copies=-1).validate("distillation")
+
+
+@pytest.mark.parametrize("train_rows, copies", [
+    (78_577, 1),  # the default 1e5 run
+    (500_000, 1),
+    (500_001, 0),
+    (790_259, 0),  # 1e6 interactions
+])
+def test_transfer_rows_only_up_to_their_train_split_size(train_rows, copies):
+  assert DistillationConfig().transfer_copies_for(train_rows) == copies
+  assert DistillationConfig(transfer_copies=2, transfer_max_train_rows=10**9) \
+      .transfer_copies_for(train_rows) == 2

@@ -161,9 +161,18 @@ def shuffled_batches(arrays, batch_size: int, seed: int, shuffle_buffer: int) ->
   before its first step (14 s for 78k distillation rows, in every stage of the trainer).
   """
   rows = len(arrays[1])
+  indices = (tf.data.Dataset.range(rows)
+             .shuffle(min(rows, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+             .batch(batch_size))
+  return _gathered(arrays, indices).prefetch(tf.data.AUTOTUNE)
+
+
+def ordered_batches(arrays, batch_size: int) -> tf.data.Dataset:
+  """Batches of in-memory (features, targets) in row order, gathered as shuffled_batches'."""
+  return _gathered(arrays, tf.data.Dataset.range(len(arrays[1])).batch(batch_size))
+
+
+def _gathered(arrays, indices: tf.data.Dataset) -> tf.data.Dataset:
   tensors = tf.nest.map_structure(tf.convert_to_tensor, arrays)
-  return (tf.data.Dataset.range(rows)
-          .shuffle(min(rows, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-          .batch(batch_size)
-          .map(lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), tensors))
-          .prefetch(tf.data.AUTOTUNE))
+  return indices.map(lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index),
+                                                          tensors))

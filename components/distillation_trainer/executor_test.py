@@ -31,7 +31,8 @@ def _raw_eval_records(transformed_data, count):
   return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)]
 
 
-def test_executor_records_the_report_and_properties(distilled, trained_teacher):
+def test_executor_records_the_report_and_properties(distilled, trained_teacher,
+                                                    transformed_data):
   artifacts, report = distilled
   # The same report in the ModelRun and beside the SavedModel, read through one schema.
   assert distillation_trainer.CompressionReport.read(artifacts["model"].uri) == report
@@ -49,6 +50,14 @@ def test_executor_records_the_report_and_properties(distilled, trained_teacher):
   # Feature-level distillation ran: the relative hint error is recorded, below 1 (what a
   # projection outputting zeros scores).
   assert 0 < report.student.stages["distill"]["final_hint_loss"] < 1
+  # One transfer copy of the train split (conftest's trained_student) beside its rows.
+  distill = report.student.stages["distill"]
+  train_files = glob.glob(os.path.join(transformed_data.transformed_examples.uri,
+                                       "Split-train", "*.gz"))
+  assert distill["train_rows"] == sum(
+      1 for _ in tf.data.TFRecordDataset(train_files, compression_type="GZIP"))
+  assert report.config["distillation"]["transfer_copies"] == 1
+  assert distill["transfer_rows"] == distill["train_rows"]
 
 
 def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
