@@ -55,10 +55,18 @@ class DistillationLoss(keras.losses.Loss):
 
 
 class LabelAUC(keras.metrics.AUC):
-  """AUC of the student's logits against the hard label (column 0 of packed targets)."""
+  """AUC of the student's logits against the hard label (column 0 of packed targets).
+
+  Only rows labelled 0 or 1 count: a transfer row's label is the teacher's probability
+  (`with_transfer_rows`), which AUC would take for a positive.
+  """
 
   def update_state(self, y_true, y_pred, sample_weight=None):
-    return super().update_state(y_true[:, :1], y_pred, sample_weight)
+    labels = y_true[:, :1]
+    hard = tf.cast(tf.logical_or(tf.equal(labels, 0.0), tf.equal(labels, 1.0)), tf.float32)
+    if sample_weight is not None:
+      hard *= tf.reshape(tf.cast(sample_weight, tf.float32), tf.shape(hard))
+    return super().update_state(labels, y_pred, hard)
 
 
 def hint_loss(student_vectors: Dict[str, tf.Tensor],

@@ -446,6 +446,17 @@ def test_transfer_rows_follow_each_batch_with_the_teachers_probability_as_label(
     np.testing.assert_allclose(targets[:, 0], expected_label, rtol=1e-6)
 
 
+def test_label_auc_leaves_out_rows_whose_label_is_the_teachers_probability():
+  # Hard rows: positives scored 2 and 0, negatives 1 and -1: 3 of 4 pairs ordered, AUC 0.75.
+  # The soft rows (labels 0.3, 0.9) would count as positives scored -3 and -2.
+  targets = tf.constant([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.3, 0.0],
+                         [0.9, 0.0]])
+  logits = tf.constant([[2.0], [0.0], [1.0], [-1.0], [-3.0], [-2.0]])
+  metric = distillation.LabelAUC(from_logits=True, num_thresholds=1000)
+  metric.update_state(targets, logits)
+  assert float(metric.result()) == pytest.approx(0.75, abs=1e-3)
+
+
 @pytest.mark.parametrize("end_step, frequency, expected", [
     (117, 50, (100, 50)),  # 3 epochs of 39 steps: the last update at 100 reaches the target
     (468, 50, (450, 50)),
