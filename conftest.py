@@ -39,6 +39,9 @@ def _shared_fixture_group(item):
   return None
 
 
+# tryfirst: xdist's worker reads the marks in its own pytest_collection_modifyitems (it
+# appends "@group" to each node id), which would otherwise run before this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
   for item in items:
     group = _shared_fixture_group(item)
