@@ -7,6 +7,13 @@ logits are computed in the input pipeline, batch by batch, teacher frozen):
          + (1 - alpha) * T^2 * BCE(sigmoid(z_t / T), sigmoid(z_s / T))
 
 T^2 keeps the soft term's gradients on the scale of the hard term's as T grows.
+With pair_weight > 0 and transfer rows, a batch is train rows followed by their transfer
+partners (`paired_batches`: the same user, another item) and each pair adds
+
+  pair_weight * T^2 * BCE(sigmoid((z_t - z_t') / T), sigmoid((z_s - z_s') / T))
+
+(`pair_loss`): how much more the teacher likes the user's item than the other, what a
+per-user ranking (GAUC) measures, rather than each score alone.
 With hints (feature-level distillation, `HintDistiller`), the teacher's user, item and
 history vectors follow in the targets' next columns and the dense student's training
 adds hint_weight * hint_loss.
@@ -26,7 +33,7 @@ from models.layers import IdDropout, MaskedMeanPooling, RowDot
 
 
 def distillation_loss(labels, teacher_logits, student_logits, alpha: float,
-                      temperature: float) -> tf.Tensor:
+                      temperature: float, pair_weight: float = 0.0) -> tf.Tensor:
   """Per-example KD loss (see module docstring); all arguments [batch] or [batch, 1]."""
   labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
   teacher_logits = tf.reshape(tf.cast(teacher_logits, tf.float32), [-1])
@@ -35,23 +42,54 @@ def distillation_loss(labels, teacher_logits, student_logits, alpha: float,
   soft_targets = tf.sigmoid(teacher_logits / temperature)
   soft = tf.nn.sigmoid_cross_entropy_with_logits(labels=soft_targets,
                                                  logits=student_logits / temperature)
-  return alpha * hard + (1.0 - alpha) * temperature ** 2 * soft
+  loss = alpha * hard + (1.0 - alpha) * temperature ** 2 * soft
+  if pair_weight:
+    loss += pair_weight * pair_loss(labels, teacher_logits, student_logits, temperature)
+  return loss
+
+
+def is_hard_label(labels: tf.Tensor) -> tf.Tensor:
+  """True where a label is 0 or 1: an observed row's, not a transfer row's (the teacher's
+  probability)."""
+  return tf.logical_or(tf.equal(labels, 0.0), tf.equal(labels, 1.0))
+
+
+def pair_loss(labels, teacher_logits, student_logits, temperature: float) -> tf.Tensor:
+  """Per-example pairwise KD term of a batch laid out as `paired_batches` lays it out:
+  rows [0, n) observed, rows [n, 2n) their transfer partners (row i + n has row i's user
+  and another item). Pair i's loss, T^2 * BCE(sigmoid(dz_t / T), sigmoid(dz_s / T)) with
+  dz the logit of row i minus that of row i + n, goes to row i; other rows get 0. A pair
+  counts only if row i is labelled 0 or 1 and row i + n is a transfer row, so a batch laid
+  out otherwise (the eval split's: no transfer rows) adds nothing. Arguments [batch]."""
+  half = tf.shape(labels)[0] // 2
+  valid = tf.logical_and(is_hard_label(labels[:half]),
+                         tf.logical_not(is_hard_label(labels[half:2 * half])))
+  teacher_gap = (teacher_logits[:half] - teacher_logits[half:2 * half]) / temperature
+  student_gap = (student_logits[:half] - student_logits[half:2 * half]) / temperature
+  pairs = temperature ** 2 * tf.nn.sigmoid_cross_entropy_with_logits(
+      labels=tf.sigmoid(teacher_gap), logits=student_gap)
+  pairs = tf.where(valid, pairs, tf.zeros_like(pairs))
+  return tf.concat([pairs, tf.zeros([tf.shape(labels)[0] - half])], axis=0)
 
 
 @keras.utils.register_keras_serializable(package="distillrec")
 class DistillationLoss(keras.losses.Loss):
   """Keras loss on y_true = [label, teacher logit] and y_pred = student logits."""
 
-  def __init__(self, alpha: float, temperature: float, name: str = "distillation", **kwargs):
+  def __init__(self, alpha: float, temperature: float, pair_weight: float = 0.0,
+               name: str = "distillation", **kwargs):
     super().__init__(name=name, **kwargs)
     self.alpha = float(alpha)
     self.temperature = float(temperature)
+    self.pair_weight = float(pair_weight)
 
   def call(self, y_true, y_pred):
-    return distillation_loss(y_true[:, 0], y_true[:, 1], y_pred, self.alpha, self.temperature)
+    return distillation_loss(y_true[:, 0], y_true[:, 1], y_pred, self.alpha, self.temperature,
+                             self.pair_weight)
 
   def get_config(self):
-    return {**super().get_config(), "alpha": self.alpha, "temperature": self.temperature}
+    return {**super().get_config(), "alpha": self.alpha, "temperature": self.temperature,
+            "pair_weight": self.pair_weight}
 
 
 class LabelAUC(keras.metrics.AUC):
@@ -63,7 +101,7 @@ class LabelAUC(keras.metrics.AUC):
 
   def update_state(self, y_true, y_pred, sample_weight=None):
     labels = y_true[:, :1]
-    hard = tf.cast(tf.logical_or(tf.equal(labels, 0.0), tf.equal(labels, 1.0)), tf.float32)
+    hard = tf.cast(is_hard_label(labels), tf.float32)
     if sample_weight is not None:
       hard *= tf.reshape(tf.cast(sample_weight, tf.float32), tf.shape(hard))
     return super().update_state(labels, y_pred, hard)
@@ -231,6 +269,18 @@ def with_transfer_rows(arrays, candidate_keys: Sequence[str], copies: int, batch
   return tf.data.Dataset.choose_from_datasets(datasets, order)
 
 
+def transfer_pairs(rows: int, batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Where `with_transfer_rows` (one copy, batches of batch_size) put each of `rows` train
+  rows and its transfer partner: (positions of the train rows, positions of their
+  partners), in train row order. Its layout: each batch of train rows, then the same
+  rows with their items swapped."""
+  row = np.arange(rows, dtype=np.int64)
+  batch, offset = row // batch_size, row % batch_size
+  size = np.minimum(batch_size, rows - batch * batch_size)
+  first = 2 * batch * batch_size + offset
+  return first, first + size
+
+
 def drop_user_ids(dataset: tf.data.Dataset, rate: float, key: str, oov_id: int,
                   vector_widths: Dict[str, int], seed: int) -> tf.data.Dataset:
   """The student's user-id dropout, done on its training batches (from
@@ -271,9 +321,9 @@ def drop_user_ids(dataset: tf.data.Dataset, rate: float, key: str, oov_id: int,
 
 
 def compile_student(model: keras.Model, learning_rate: float, alpha: float,
-                    temperature: float) -> None:
+                    temperature: float, pair_weight: float = 0.0) -> None:
   model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                loss=DistillationLoss(alpha, temperature),
+                loss=DistillationLoss(alpha, temperature, pair_weight),
                 metrics=[LabelAUC(from_logits=True, name="auc")])
 
 
@@ -545,7 +595,8 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
     pruned = prune(current, target, steps_per_epoch * config.pruning_ramp_epochs,
                    config.pruning_frequency_steps, initial_sparsity=previous,
                    layers=config.pruned_layers)
-    compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature)
+    compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature,
+                    config.pair_weight)
     # Epochs are compared, and the best one kept, only from the ramp's last epoch on,
     # when the sparsity has reached its target: earlier ones are denser, hence better.
     stopper = keras.callbacks.EarlyStopping(
@@ -602,7 +653,8 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   trainer = model
   if config.hint_weight > 0:
     trainer = HintDistiller(model, teacher_widths or {}, config.hint_weight)
-  compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature)
+  compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature,
+                  config.pair_weight)
   history, best_epoch = training.fit(trainer, train, evaluation, training_config,
                                      os.path.join(log_dir, "distill"), "student",
                                      steps_per_pass=steps_per_epoch)
@@ -617,7 +669,8 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
 
   if config.qat:
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
-    compile_student(model, config.qat_learning_rate, config.alpha, config.temperature)
+    compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
+                    config.pair_weight)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
                         callbacks=[training.EpochLog("student QAT"),
                                    keras.callbacks.TensorBoard(os.path.join(log_dir, "qat"))],

@@ -446,6 +446,62 @@ def test_transfer_rows_follow_each_batch_with_the_teachers_probability_as_label(
     np.testing.assert_allclose(targets[:, 0], expected_label, rtol=1e-6)
 
 
+def test_pair_loss_by_hand_on_a_paired_batch():
+  # Rows 0-2 observed, rows 3-5 their transfer partners (soft labels); row 2's partner has
+  # a hard label (as if it were not a transfer row): that pair does not count.
+  labels = [1.0, 0.0, 1.0, 0.4, 0.7, 1.0]
+  teacher = [2.0, -1.0, 0.5, 0.5, 1.0, -0.5]
+  logits = [1.0, 0.0, -1.0, 0.2, 0.6, 0.3]
+  temperature, weight = 3.0, 0.5
+  loss = distillation.pair_loss(tf.constant(labels), tf.constant(teacher), tf.constant(logits),
+                                temperature).numpy()
+  by_hand = [9 * _bce(_sigmoid((teacher[i] - teacher[i + 3]) / 3),
+                      _sigmoid((logits[i] - logits[i + 3]) / 3)) for i in range(2)]
+  np.testing.assert_allclose(loss, by_hand + [0, 0, 0, 0], rtol=1e-5)
+  total = distillation.distillation_loss(labels, teacher, logits, 0.3, temperature, weight)
+  plain = distillation.distillation_loss(labels, teacher, logits, 0.3, temperature)
+  np.testing.assert_allclose(total - plain, weight * loss, rtol=1e-5, atol=1e-7)
+
+
+def test_pair_loss_is_zero_without_transfer_rows_and_least_at_the_teachers_gap():
+  # An eval batch (hard labels only, odd size) adds nothing.
+  zero = distillation.pair_loss(tf.constant([1.0, 0.0, 1.0]), tf.constant([1.0, 2.0, 3.0]),
+                                tf.constant([0.0, 5.0, -5.0]), 3.0)
+  np.testing.assert_array_equal(zero, [0, 0, 0])
+  # Over the student's gap, the pair's loss is least where it equals the teacher's,
+  # whatever the two logits are.
+  labels, teacher = tf.constant([1.0, 0.25]), tf.constant([1.5, -0.5])
+  gaps = np.linspace(-2, 6, 81)
+  losses = [float(distillation.pair_loss(labels, teacher, tf.constant([gap + 7.0, 7.0], tf.float32),
+                                         2.0)[0]) for gap in gaps]
+  assert gaps[int(np.argmin(losses))] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("rows", [10, 8, 3])
+def test_transfer_pairs_find_each_row_and_its_partner_in_the_transfer_layout(rows):
+  features, labels = _item_rows(rows)
+  features["row_xf"] = tf.range(rows, dtype=tf.int64)
+
+  def add_targets(batches, label_from_teacher):
+    def teacher_fn(batch):
+      return {"logit": tf.zeros([tf.shape(batch["item_id_xf"])[0]])}
+    return distillation.with_teacher_logits(batches, teacher_fn, lambda b: b,
+                                            label_from_teacher=label_from_teacher)
+
+  arrays = tf.nest.map_structure(lambda t: t.numpy(), inputs.in_memory(
+      distillation.with_transfer_rows((features, labels), CANDIDATE, 1, batch_size=4, seed=3,
+                                      add_targets=add_targets)))
+  first, second = distillation.transfer_pairs(rows, 4)
+  swapped = distillation.swap_candidates(features, CANDIDATE, seed=4)
+  np.testing.assert_array_equal(arrays[0]["row_xf"][first], np.arange(rows))
+  np.testing.assert_array_equal(arrays[0]["row_xf"][second], np.arange(rows))
+  np.testing.assert_array_equal(arrays[0]["item_id_xf"][first], features["item_id_xf"])
+  np.testing.assert_array_equal(arrays[0]["item_id_xf"][second], swapped["item_id_xf"])
+  # The partners' labels are the teacher's (sigmoid(0)); every position is used once.
+  np.testing.assert_allclose(arrays[1][second, 0], 0.5)
+  assert sorted(np.concatenate([first, second])) == list(range(2 * rows))
+
+
 def test_label_auc_leaves_out_rows_whose_label_is_the_teachers_probability():
   # Hard rows: positives scored 2 and 0, negatives 1 and -1: 3 of 4 pairs ordered, AUC 0.75.
   # The soft rows (labels 0.3, 0.9) would count as positives scored -3 and -2.

@@ -159,14 +159,22 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
         cold_start=(features.USER_INDEX, sizes.user_oov_id) if cold_start else None,
         label_from_teacher=label_from_teacher)
 
+  chunk = 4 * training_config.batch_size
   train_arrays = inputs.in_memory(distillation.with_transfer_rows(
-      labelled, export.CANDIDATE_INPUTS, copies, 4 * training_config.batch_size, seed,
-      add_targets))
+      labelled, export.CANDIDATE_INPUTS, copies, chunk, seed, add_targets))
   del labelled
   train_rows = len(train_arrays[1])
   batch_size, learning_rate = training_config.batch_for(train_rows)
-  steps_per_epoch = -(-train_rows // batch_size)
-  train = inputs.shuffled_batches(train_arrays, batch_size, seed, training_config.shuffle_buffer)
+  if distillation_config.pair_weight and copies:
+    # Pairwise distillation: each train row and its transfer partner in one batch.
+    first, second = distillation.transfer_pairs(labelled_rows, chunk)
+    steps_per_epoch = -(-labelled_rows // (batch_size // 2))
+    train = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size, seed,
+                                         training_config.shuffle_buffer)
+  else:
+    steps_per_epoch = -(-train_rows // batch_size)
+    train = inputs.shuffled_batches(train_arrays, batch_size, seed,
+                                    training_config.shuffle_buffer)
   if cold_start:
     train = distillation.drop_user_ids(train, hparams.user_id_dropout, features.USER_INDEX,
                                        sizes.user_oov_id, teacher_widths, seed)

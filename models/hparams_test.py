@@ -65,6 +65,16 @@ def test_transfer_rows_are_refused_by_name_without_distillation():
     DistillationConfig(transfer_copies=-1).validate("distillation")
 
 
+def test_pair_weight_needs_exactly_one_transfer_copy():
+  DistillationConfig(pair_weight=1.0, transfer_copies=1).validate("distillation")
+  for copies in (0, 2):
+    with pytest.raises(ValueError, match=rf"distillation.pair_weight = 1 pairs .* "
+                                         rf"distillation.transfer_copies=1 \(it is {copies}\)"):
+      DistillationConfig(pair_weight=1.0, transfer_copies=copies).validate("distillation")
+  with pytest.raises(ValueError, match="distillation.pair_weight must be >= 0, got -1"):
+    DistillationConfig(pair_weight=-1.0).validate("distillation")
+
+
 @pytest.mark.parametrize("train_rows, copies", [
     (78_577, 1),  # the default 1e5 run
     (500_000, 1),

@@ -167,6 +167,24 @@ def shuffled_batches(arrays, batch_size: int, seed: int, shuffle_buffer: int) ->
   return _gathered(arrays, indices).prefetch(tf.data.AUTOTUNE)
 
 
+def shuffled_pair_batches(arrays, first, second, batch_size: int, seed: int,
+                          shuffle_buffer: int) -> tf.data.Dataset:
+  """Batches of in-memory (features, targets) made of pairs of rows (first[i], second[i]),
+  the pairs reshuffled every epoch (seeded): batch_size // 2 pairs a batch, their first
+  rows, then their second rows in the same order. Rows in neither list are left out."""
+  first = tf.constant(np.asarray(first, dtype=np.int64))
+  second = tf.constant(np.asarray(second, dtype=np.int64))
+  pairs = int(first.shape[0])
+  if int(second.shape[0]) != pairs or batch_size < 2:
+    raise ValueError(f"shuffled_pair_batches: {pairs} first rows, {int(second.shape[0])} "
+                     f"second rows, batches of {batch_size} (needs as many, and >= 2)")
+  indices = (tf.data.Dataset.range(pairs)
+             .shuffle(min(pairs, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+             .batch(batch_size // 2)
+             .map(lambda pair: tf.concat([tf.gather(first, pair), tf.gather(second, pair)], 0)))
+  return _gathered(arrays, indices).prefetch(tf.data.AUTOTUNE)
+
+
 def ordered_batches(arrays, batch_size: int) -> tf.data.Dataset:
   """Batches of in-memory (features, targets) in row order, gathered as shuffled_batches'."""
   return _gathered(arrays, tf.data.Dataset.range(len(arrays[1])).batch(batch_size))

@@ -48,6 +48,27 @@ def test_shuffled_batches_hold_every_row_once_an_epoch_with_its_targets():
   assert order(_epoch(again)) == order(first)
 
 
+def test_shuffled_pair_batches_keep_each_pair_in_one_batch_firsts_then_seconds():
+  # Rows 0-5 pair with rows 11..6; row 12 is in no pair and never comes.
+  rows = 13
+  arrays = ({"id": np.arange(rows, dtype=np.int32)},
+            np.arange(rows, dtype=np.float32).reshape(rows, 1) * 10)
+  first, second = np.arange(6), 11 - np.arange(6)
+  dataset = inputs.shuffled_pair_batches(arrays, first, second, batch_size=4, seed=1,
+                                         shuffle_buffer=100)
+  epochs = [_epoch(dataset), _epoch(dataset)]
+  for epoch in epochs:
+    assert [len(targets) for _, targets in epoch] == [4, 4, 4]
+    for batch, targets in epoch:
+      np.testing.assert_array_equal(targets[:, 0], batch["id"] * 10)
+      np.testing.assert_array_equal(batch["id"][2:], 11 - batch["id"][:2])
+    assert sorted(np.concatenate([batch["id"][:2] for batch, _ in epoch])) == list(range(6))
+  order = lambda epoch: np.concatenate([batch["id"] for batch, _ in epoch]).tolist()
+  assert order(epochs[0]) != order(epochs[1])
+  with pytest.raises(ValueError, match="5 second rows"):
+    inputs.shuffled_pair_batches(arrays, first, second[:5], 4, 1, 100)
+
+
 def _batches(rows, batch_size, width):
   """A dataset of (features, targets) batches whose values count the rows from 0."""
   ids = np.arange(rows, dtype=np.int32)
