@@ -158,9 +158,10 @@ def _sweep_settings(config):
     transfer_kd, transfer = dataclasses.replace(kd, transfer_copies=0), "no transfer rows"
   else:
     transfer_kd, transfer = dataclasses.replace(kd, transfer_copies=1), "transfer rows"
-  # Without distillation the transfer rows (labelled by the teacher) go too.
+  # Without distillation nothing comes from the teacher: neither the transfer rows
+  # (labelled by it) nor hints (its vectors).
   settings = [("no distillation", f"alpha=1, seed {seed}",
-               dataclasses.replace(kd, alpha=1.0, transfer_copies=0),
+               dataclasses.replace(kd, alpha=1.0, transfer_copies=0, hint_weight=0.0),
                _with_seed(student, seed)) for seed in seeds]
   settings += [("distillation", f"{_kd_name(kd)}, seed {seed}", kd, _with_seed(student, seed))
                for seed in seeds[1:]]

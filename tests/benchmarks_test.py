@@ -36,3 +36,21 @@ def test_interleaved_calls_every_scorer_in_a_rotating_order():
   figures = latency.interleaved(calls, rounds=3, warmup=0)
   assert order == list("abcbcacab")
   assert all(f["calls"] == 3 and f["p50_ms"] <= f["p99_ms"] for f in figures.values())
+
+
+@pytest.mark.parametrize("hint_weight", [0.0, 1.0])
+def test_students_without_distillation_take_nothing_from_the_teacher(hint_weight):
+  import run  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  config = configs.load_config(overrides=[f"distillation.hint_weight={hint_weight}"])
+  settings = run._sweep_settings(config)  # pylint: disable=protected-access
+  plain = [kd for group, _, kd, _ in settings if group == "no distillation"]
+  assert len(plain) == run.SEEDS
+  for kd in plain:
+    assert (kd.alpha, kd.transfer_copies, kd.hint_weight) == (1.0, 0, 0.0)
+  # The pipeline's distillation keeps the configured hints; the other kind flips them.
+  kinds = {group: kd.hint_weight for group, _, kd, _ in settings}
+  assert kinds["distillation"] == hint_weight
+  other = "logit distillation only" if hint_weight else \
+      f"feature-level distillation (hint_weight={run.HINT_WEIGHT:g})"
+  assert kinds[other] == (0.0 if hint_weight else run.HINT_WEIGHT)
