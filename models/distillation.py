@@ -8,7 +8,8 @@ logits are computed in the input pipeline, batch by batch, teacher frozen):
 
 T^2 keeps the soft term's gradients on the scale of the hard term's as T grows.
 With pair_weight > 0 and transfer rows, a batch is train rows followed by their transfer
-partners (`paired_batches`: the same user, another item) and each pair adds
+partners (the same user, another item; `transfer_pairs` finds them for
+`inputs.shuffled_pair_batches`) and each pair adds
 
   pair_weight * T^2 * BCE(sigmoid((z_t - z_t') / T), sigmoid((z_s - z_s') / T))
 
@@ -55,9 +56,9 @@ def is_hard_label(labels: tf.Tensor) -> tf.Tensor:
 
 
 def pair_loss(labels, teacher_logits, student_logits, temperature: float) -> tf.Tensor:
-  """Per-example pairwise KD term of a batch laid out as `paired_batches` lays it out:
-  rows [0, n) observed, rows [n, 2n) their transfer partners (row i + n has row i's user
-  and another item). Pair i's loss, T^2 * BCE(sigmoid(dz_t / T), sigmoid(dz_s / T)) with
+  """Per-example pairwise KD term of a batch laid out as `inputs.shuffled_pair_batches` lays
+  it out: rows [0, n) observed, rows [n, 2n) their transfer partners (row i + n has row
+  i's user and another item). Pair i's loss, T^2 * BCE(sigmoid(dz_t / T), sigmoid(dz_s / T)) with
   dz the logit of row i minus that of row i + n, goes to row i; other rows get 0. A pair
   counts only if row i is labelled 0 or 1 and row i + n is a transfer row, so a batch laid
   out otherwise (the eval split's: no transfer rows) adds nothing. Arguments [batch]."""

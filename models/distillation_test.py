@@ -472,8 +472,8 @@ def test_pair_loss_is_zero_without_transfer_rows_and_least_at_the_teachers_gap()
   # whatever the two logits are.
   labels, teacher = tf.constant([1.0, 0.25]), tf.constant([1.5, -0.5])
   gaps = np.linspace(-2, 6, 81)
-  losses = [float(distillation.pair_loss(labels, teacher, tf.constant([gap + 7.0, 7.0], tf.float32),
-                                         2.0)[0]) for gap in gaps]
+  losses = [float(distillation.pair_loss(
+      labels, teacher, tf.constant([gap + 7.0, 7.0], tf.float32), 2.0)[0]) for gap in gaps]
   assert gaps[int(np.argmin(losses))] == pytest.approx(2.0)
 
 
