@@ -190,10 +190,12 @@ def trained_student(run_student_executor, tmp_path_factory):
   # pylint: enable=g-import-not-at-top
   student_config = StudentConfig(training=TrainingConfig(
       max_epochs=6, early_stopping_patience=2, batch_size=256))
-  # Two pruning steps and a budget every step meets: the sparsest (0.8) is kept. Hints on,
-  # so the teacher's vectors travel through its SavedModel into the student's training;
-  # one copy of transfer rows.
+  # Two pruning steps and a budget every step meets: the sparsest (0.8) is kept. Hints on
+  # beside the one copy of transfer rows, so the teacher's vectors travel through its
+  # SavedModel into the student's training; each train row and its transfer row share a
+  # batch for the pairwise loss.
   kd_config = DistillationConfig(sparsity_steps=(0.5, 0.8), max_auc_drop=1.0, hint_weight=0.5,
+                                 hints_with_transfer_rows=True, pair_weight=0.5,
                                  pruning_ramp_epochs=2, pruning_epochs=3, qat_epochs=1,
                                  representative_examples=300, transfer_copies=1)
   return run_student_executor(student_config, kd_config, tmp_path_factory.mktemp("student"))

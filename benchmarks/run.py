@@ -135,52 +135,60 @@ WIDTHS = (12, 24, 32)
 HINT_WEIGHT = 1.0
 
 
-def _sweep_settings(config):
+def _sweep_settings(config, train_rows):
   """(group, name, DistillationConfig, StudentConfig) of the students beside the pipeline's.
 
   Three seeds each without distillation, with the pipeline's distillation, with the
   other kind (feature-level hints if the pipeline distills logits only, else logits only)
   and with the other choice of transfer rows (none if the pipeline has them, else one
-  copy); then one seed at the other temperatures and widths.
+  copy); then one seed at the other temperatures and widths. What "the pipeline's" is
+  depends on the train split's size (`train_rows`): DistillationConfig.applied.
   """
   # The pipeline's run tries every pruning step (its curve is the one reported); the
   # students beside it stop at the first step outside the budget, as a default run does.
   kd = dataclasses.replace(config.distillation, full_curve=False)
+  applied = kd.applied(train_rows)
   student = config.student
   first = student.training.seed
   seeds = [first + k for k in range(SEEDS)]
-  if kd.hint_weight > 0:
+  if applied.hint_weight > 0:
     other_kd, other = dataclasses.replace(kd, hint_weight=0.0), "logit distillation only"
   else:
-    other_kd = dataclasses.replace(kd, hint_weight=HINT_WEIGHT)
+    other_kd = dataclasses.replace(kd, hint_weight=HINT_WEIGHT, hints_with_transfer_rows=True)
     other = f"feature-level distillation (hint_weight={HINT_WEIGHT:g})"
-  if kd.transfer_copies > 0:
+  if applied.transfer_copies > 0:
     transfer_kd, transfer = dataclasses.replace(kd, transfer_copies=0), "no transfer rows"
   else:
-    transfer_kd, transfer = dataclasses.replace(kd, transfer_copies=1), "transfer rows"
+    transfer_kd = dataclasses.replace(kd, transfer_copies=1,
+                                      transfer_max_train_rows=max(train_rows,
+                                                                  kd.transfer_max_train_rows))
+    transfer = "transfer rows"
   # Without distillation nothing comes from the teacher: neither the transfer rows
   # (labelled by it) nor hints (its vectors).
   settings = [("no distillation", f"alpha=1, seed {seed}",
                dataclasses.replace(kd, alpha=1.0, transfer_copies=0, hint_weight=0.0),
                _with_seed(student, seed)) for seed in seeds]
-  settings += [("distillation", f"{_kd_name(kd)}, seed {seed}", kd, _with_seed(student, seed))
-               for seed in seeds[1:]]
-  settings += [(other, f"{_kd_name(other_kd)}, seed {seed}", other_kd, _with_seed(student, seed))
-               for seed in seeds]
-  settings += [(transfer, f"{_kd_name(transfer_kd)}, seed {seed}", transfer_kd,
+  settings += [("distillation", f"{_kd_name(kd, train_rows)}, seed {seed}", kd,
+                _with_seed(student, seed)) for seed in seeds[1:]]
+  settings += [(other, f"{_kd_name(other_kd, train_rows)}, seed {seed}", other_kd,
                 _with_seed(student, seed)) for seed in seeds]
-  settings += [("temperature", _kd_name(dataclasses.replace(kd, temperature=t)),
+  settings += [(transfer, f"{_kd_name(transfer_kd, train_rows)}, seed {seed}", transfer_kd,
+                _with_seed(student, seed)) for seed in seeds]
+  settings += [("temperature", _kd_name(dataclasses.replace(kd, temperature=t), train_rows),
                 dataclasses.replace(kd, temperature=t), student)
                for t in (2.0, 3.0, 4.0) if t != kd.temperature]
-  settings += [("width", f"embedding_dim={width}, {_kd_name(kd)}", kd,
+  settings += [("width", f"embedding_dim={width}, {_kd_name(kd, train_rows)}", kd,
                 dataclasses.replace(student, embedding_dim=width))
                for width in WIDTHS if width != student.embedding_dim]
   return settings
 
 
-def _kd_name(kd):
+def _kd_name(kd, train_rows):
+  """The distillation a train split of `train_rows` rows gets from `kd`."""
+  kd = kd.applied(train_rows)
   name = f"alpha={kd.alpha:g} T={kd.temperature:g}"
   name += f" hints={kd.hint_weight:g}" if kd.hint_weight > 0 else ""
+  name += f" pairs={kd.pair_weight:g}" if kd.pair_weight > 0 else ""
   return name + (f" transfer={kd.transfer_copies}" if kd.transfer_copies else "")
 
 
@@ -307,12 +315,13 @@ def main(argv=None) -> int:
       "student int8 (TFLite)": from_gate(int8_evaluation.INT8),
   }
 
-  rows = [_student_row("distillation", f"{_kd_name(config.distillation)}, seed "
+  train_rows = compression.student.stages["distill"]["train_rows"]
+  rows = [_student_row("distillation", f"{_kd_name(config.distillation, train_rows)}, seed "
                        f"{config.student.training.seed} (the pipeline's)", compression,
                        quality["student (SavedModel)"], quality["student int8 (TFLite)"])]
   if args.sweep:
     teacher = TeacherSummary.read(paths["teacher_dir"])
-    for index, (group, name, kd, student) in enumerate(_sweep_settings(config)):
+    for index, (group, name, kd, student) in enumerate(_sweep_settings(config, train_rows)):
       print(f"make bench: training student {index + 1}: {name}", flush=True)
       report, dirs = _train_student(config, paths, teacher, kd, student,
                                     os.path.join(args.output, "students", str(index + 1)))

@@ -123,16 +123,6 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   def teacher_fn(batch):
     return teacher_signature(**batch)
 
-  # Hints: the teacher's vectors (user, item, history) follow its logit in the targets.
-  teacher_widths = {}
-  if distillation_config.hint_weight > 0:
-    outputs = teacher_signature.structured_outputs
-    teacher_widths = {key[:-len("_vector")]: int(output.shape[-1])
-                      for key, output in sorted(outputs.items()) if key.endswith("_vector")}
-    if not teacher_widths:
-      raise ValueError(f"distillation.hint_weight = {distillation_config.hint_weight} needs "
-                       f"the teacher's vectors, but {teacher_serving_dir} exports none in "
-                       f"{export.TRANSFORMED_SIGNATURE} (outputs: {sorted(outputs)})")
   # Every epoch would read, parse and run the frozen teacher on the whole train split
   # again: its examples and the teacher's outputs are computed once, in file order, and
   # kept in memory (~0.2 KB a row, 0.9 KB with hints); each epoch reshuffles them.
@@ -144,11 +134,29 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   labelled = inputs.in_memory(inputs.make_dataset(train_files, spec,
                                                   4 * training_config.batch_size, False, seed))
   labelled_rows = len(labelled[1])
-  copies = distillation_config.transfer_copies_for(labelled_rows)
-  if copies < distillation_config.transfer_copies:
+  # The section as this split applies it (transfer rows only up to a size, hints by
+  # default only without them); the report keeps the section as configured.
+  configured, distillation_config = (distillation_config,
+                                     distillation_config.applied(labelled_rows))
+  copies = distillation_config.transfer_copies
+  if copies < configured.transfer_copies:
     logging.info("DistillationTrainer: no transfer rows: %d train rows, over "
                  "distillation.transfer_max_train_rows = %d", labelled_rows,
-                 distillation_config.transfer_max_train_rows)
+                 configured.transfer_max_train_rows)
+  if distillation_config.hint_weight != configured.hint_weight:
+    logging.info("DistillationTrainer: logit distillation only: hints (hint_weight = %g) "
+                 "are off beside transfer rows unless distillation.hints_with_transfer_rows",
+                 configured.hint_weight)
+  # Hints: the teacher's vectors (user, item, history) follow its logit in the targets.
+  teacher_widths = {}
+  if distillation_config.hint_weight > 0:
+    outputs = teacher_signature.structured_outputs
+    teacher_widths = {key[:-len("_vector")]: int(output.shape[-1])
+                      for key, output in sorted(outputs.items()) if key.endswith("_vector")}
+    if not teacher_widths:
+      raise ValueError(f"distillation.hint_weight = {distillation_config.hint_weight} needs "
+                       f"the teacher's vectors, but {teacher_serving_dir} exports none in "
+                       f"{export.TRANSFORMED_SIGNATURE} (outputs: {sorted(outputs)})")
   logging.info("DistillationTrainer: running the teacher once over the train split%s%s",
                f" and {copies} transfer cop{'y' if copies == 1 else 'ies'} of it" if copies
                else "", " (and again as if every user were new)" if cold_start else "")
@@ -165,7 +173,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   del labelled
   train_rows = len(train_arrays[1])
   batch_size, learning_rate = training_config.batch_for(train_rows)
-  if distillation_config.pair_weight and copies:
+  if distillation_config.pair_weight:
     # Pairwise distillation: each train row and its transfer partner in one batch.
     first, second = distillation.transfer_pairs(labelled_rows, chunk)
     steps_per_epoch = -(-labelled_rows // (batch_size // 2))
@@ -212,7 +220,9 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
                                        reference=teacher.eval, user_oov_id=sizes.user_oov_id,
                                        measure=measure, teacher_widths=teacher_widths)
   stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate,
-                           train_rows=labelled_rows, transfer_rows=train_rows - labelled_rows)
+                           train_rows=labelled_rows, transfer_rows=train_rows - labelled_rows,
+                           hint_weight=distillation_config.hint_weight,
+                           pair_weight=distillation_config.pair_weight)
   student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
                                    eval_plain, sizes.user_oov_id)
 
@@ -252,5 +262,5 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
       tflite=TfliteFigures(
           bytes=manifest["tflite_bytes"], gzipped_bytes=manifest["tflite_gzipped_bytes"],
           dtype_census=export.tflite_dtype_census(tflite_model), int8_vs_float=fidelity),
-      config={"student": to_plain(hparams), "distillation": to_plain(distillation_config)},
+      config={"student": to_plain(hparams), "distillation": to_plain(configured)},
       parameter_ratio=student_parameters / teacher.parameters)

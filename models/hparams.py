@@ -302,13 +302,15 @@ class DistillationConfig(Section):
   # 0.0046, is under logit-only's spread there: hints mostly remove its bad seeds). With
   # transfer rows (make bench of 2026-12-02, seeds 42-44): 1.0 -> AUC 0.8288 +- 0.0010,
   # GAUC 0.8113 +- 0.0006; 0 -> 0.8276 +- 0.0019, 0.8107 +- 0.0016. Hints stay on only if
-  # they beat logits alone by more than the seeds' spread (issue 10); +0.0012 does not, so
-  # off: the teacher's vectors no longer travel with every train row (0.9 KB a row in
-  # memory instead of 0.2) and the dense stage computes no projections. Without transfer
-  # rows they do help: at 1e5, three seeds, int8 AUC / GAUC +0.0031 / +0.0034; at 1e6
-  # (over transfer_max_train_rows; one seed, the same teacher) 0.8206 / 0.7850 with
-  # against 0.8165 / 0.7776 without. On such data set hint_weight=1.
-  hint_weight: float = 0.0
+  # they beat logits alone by more than the seeds' spread (issue 10); +0.0012 does not.
+  # Without transfer rows they do: at 1e5, three seeds, int8 AUC / GAUC +0.0031 / +0.0034;
+  # at 1e6 (over transfer_max_train_rows; one seed, the same teacher) 0.8206 / 0.7850
+  # against 0.8165 / 0.7776. Hence hints exactly when the run has no transfer rows
+  # (applied); hints_with_transfer_rows = true adds them beside those too. Logits alone
+  # also keep the teacher's vectors out of memory (0.2 KB a train row instead of 0.9)
+  # and the projections out of the dense stage.
+  hint_weight: float = 1.0
+  hints_with_transfer_rows: bool = False
   # The student's user-id dropout (student.user_id_dropout) on its training batches, a
   # dropped row's targets being the teacher's outputs for the OOV user, as for a new user
   # at serving (models.distillation.drop_user_ids); false: in the model, the targets being
@@ -386,6 +388,15 @@ class DistillationConfig(Section):
   def transfer_copies_for(self, train_rows: int) -> int:
     """Copies of transfer rows for a train split of `train_rows` rows."""
     return self.transfer_copies if train_rows <= self.transfer_max_train_rows else 0
+
+  def applied(self, train_rows: int) -> "DistillationConfig":
+    """This section as a train split of `train_rows` rows applies it: its transfer
+    copies, hints only without transfer rows (unless hints_with_transfer_rows) and no
+    pairwise loss without them."""
+    copies = self.transfer_copies_for(train_rows)
+    hints = self.hint_weight if self.hints_with_transfer_rows or not copies else 0.0
+    return dataclasses.replace(self, transfer_copies=copies, hint_weight=hints,
+                               pair_weight=self.pair_weight if copies else 0.0)
 
   def validate(self, where: str) -> None:
     if not 0 <= self.alpha <= 1:

@@ -85,3 +85,21 @@ def test_transfer_rows_only_up_to_their_train_split_size(train_rows, copies):
   assert DistillationConfig().transfer_copies_for(train_rows) == copies
   assert DistillationConfig(transfer_copies=2, transfer_max_train_rows=10**9) \
       .transfer_copies_for(train_rows) == 2
+
+
+@pytest.mark.parametrize("train_rows, copies, hints", [
+    (78_577, 1, 0.0),  # the default 1e5 run: transfer rows, logits only
+    (790_259, 0, 1.0),  # 1e6 interactions: no transfer rows, hints
+])
+def test_hints_are_applied_by_default_only_without_transfer_rows(train_rows, copies, hints):
+  applied = DistillationConfig().applied(train_rows)
+  assert (applied.transfer_copies, applied.hint_weight) == (copies, hints)
+  both = DistillationConfig(hints_with_transfer_rows=True, hint_weight=0.5).applied(train_rows)
+  assert (both.transfer_copies, both.hint_weight) == (copies, 0.5)
+  assert DistillationConfig(hint_weight=0.0).applied(train_rows).hint_weight == 0.0
+
+
+def test_the_pairwise_loss_is_off_without_transfer_rows():
+  config = DistillationConfig(pair_weight=1.0)
+  assert config.applied(78_577).pair_weight == 1.0
+  assert config.applied(790_259).pair_weight == 0.0

@@ -38,19 +38,30 @@ def test_interleaved_calls_every_scorer_in_a_rotating_order():
   assert all(f["calls"] == 3 and f["p50_ms"] <= f["p99_ms"] for f in figures.values())
 
 
-@pytest.mark.parametrize("hint_weight", [0.0, 1.0])
-def test_students_without_distillation_take_nothing_from_the_teacher(hint_weight):
+@pytest.mark.parametrize("hint_weight,train_rows", [(0.0, 1000), (1.0, 1000), (1.0, 10**6)])
+def test_students_without_distillation_take_nothing_from_the_teacher(hint_weight, train_rows):
   import run  # pylint: disable=g-import-not-at-top
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   config = configs.load_config(overrides=[f"distillation.hint_weight={hint_weight}"])
-  settings = run._sweep_settings(config)  # pylint: disable=protected-access
-  plain = [kd for group, _, kd, _ in settings if group == "no distillation"]
+  assert config.distillation.transfer_copies_for(1000) == 1
+  assert config.distillation.transfer_copies_for(10**6) == 0
+  settings = run._sweep_settings(config, train_rows)  # pylint: disable=protected-access
+  plain = [kd.applied(train_rows) for group, _, kd, _ in settings if group == "no distillation"]
   assert len(plain) == run.SEEDS
   for kd in plain:
     assert (kd.alpha, kd.transfer_copies, kd.hint_weight) == (1.0, 0, 0.0)
-  # The pipeline's distillation keeps the configured hints; the other kind flips them.
-  kinds = {group: kd.hint_weight for group, _, kd, _ in settings}
-  assert kinds["distillation"] == hint_weight
-  other = "logit distillation only" if hint_weight else \
+  # The pipeline's distillation is what the run applied: hints only without transfer
+  # rows, which it has on the small split only; the other kind flips the hints.
+  applied = {group: kd.applied(train_rows) for group, _, kd, _ in settings}
+  pipeline_hints = hint_weight if train_rows > 1000 else 0.0
+  assert applied["distillation"].hint_weight == pipeline_hints
+  other = "logit distillation only" if pipeline_hints else \
       f"feature-level distillation (hint_weight={run.HINT_WEIGHT:g})"
-  assert kinds[other] == (0.0 if hint_weight else run.HINT_WEIGHT)
+  assert applied[other].hint_weight == (0.0 if pipeline_hints else run.HINT_WEIGHT)
+  assert applied[other].transfer_copies == applied["distillation"].transfer_copies
+  transfer = "no transfer rows" if train_rows == 1000 else "transfer rows"
+  assert applied[transfer].transfer_copies == (0 if train_rows == 1000 else 1)
+  # The names say what the students got, not what was configured.
+  names = {group: name for group, name, _, _ in settings}
+  assert ("hints=" in names["distillation"]) == bool(pipeline_hints)
+  assert ("hints=" in names[other]) == (not pipeline_hints)

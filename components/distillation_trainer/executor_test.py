@@ -56,6 +56,8 @@ def test_executor_records_the_report_and_properties(distilled, trained_teacher,
       inputs.split_files(transformed_data.transformed_examples.uri, "train")))
   assert report.config["distillation"]["transfer_copies"] == 1
   assert distill["transfer_rows"] == distill["train_rows"]
+  # Hints and the pairwise loss as configured there, both applied beside transfer rows.
+  assert (distill["hint_weight"], distill["pair_weight"]) == (0.5, 0.5)
 
 
 def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
