@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from interactions import synthetic
-from models import export, features, push
+from models import distillation_trainer, export, features, push
 from pipeline import mlmd, recommend
 from tests import movielens_fixtures, saved_model_check, serving_rest
 
@@ -116,6 +116,19 @@ def test_report_has_the_three_models_with_their_files(default_run):
   # variables are what compare.
   assert export.directory_bytes(os.path.join(serving, "variables")) < teacher["bytes"]
   assert abs(student["sparsity"] - 0.8) < 0.01
+
+
+def test_the_default_student_distills_logits_alone_beside_transfer_rows(default_run):
+  # The small run's train split gets transfer rows, so the default hints are not applied:
+  # no hint loss was trained (DistillationConfig.applied).
+  run_dir, _ = default_run
+  outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
+  model_run = outputs["DistillationTrainer"]["model_run"].uri
+  report = distillation_trainer.CompressionReport.read(model_run)
+  distill = report.student.stages["distill"]
+  assert report.config["distillation"]["hint_weight"] == 1.0
+  assert distill["transfer_rows"] == distill["train_rows"] > 0
+  assert distill["hint_weight"] == 0.0 and "final_hint_loss" not in distill
 
 
 def test_mlmd_has_a_complete_execution_per_component(default_run):

@@ -56,7 +56,10 @@ def test_executor_records_the_report_and_properties(distilled, trained_teacher,
       inputs.split_files(transformed_data.transformed_examples.uri, "train")))
   assert report.config["distillation"]["transfer_copies"] == 1
   assert distill["transfer_rows"] == distill["train_rows"]
-  # Hints and the pairwise loss as configured there, both applied beside transfer rows.
+  # Hints and the pairwise loss as configured there, both applied beside transfer rows
+  # (the hint loss above shows hints trained; of the pairwise loss this run shows only that
+  # its batches train and export end to end: models/distillation_test.py checks pair_loss
+  # and inputs_test.py the pair batches).
   assert (distill["hint_weight"], distill["pair_weight"]) == (0.5, 0.5)
 
 
