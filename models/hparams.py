@@ -309,7 +309,8 @@ class DistillationConfig(Section):
   # (applied); hints_with_transfer_rows = true adds them beside those too. Logits alone
   # also keep the teacher's vectors out of memory (0.2 KB a train row instead of 0.9)
   # and the projections out of the dense stage: at 1e6 hints cost the DistillationTrainer
-  # about 30% more time and took its peak from 3.6 to 5.5 GB (make bench-scale).
+  # about 30% more time and took its peak from 3.6 to 5.3-5.5 GB (9.9 GB at 3e6, where
+  # the trainer's time grew 1.26x faster than the data: make bench-scale of 2026-12-02).
   hint_weight: float = 1.0
   hints_with_transfer_rows: bool = False
   # The student's user-id dropout (student.user_id_dropout) on its training batches, a
