@@ -16,8 +16,8 @@ partners (the same user, another item; `transfer_pairs` finds them for
 (`pair_loss`): how much more the teacher likes the user's item than the other, what a
 per-user ranking (GAUC) measures, rather than each score alone.
 With hints (feature-level distillation, `HintDistiller`), the teacher's user, item and
-history vectors follow in the targets' next columns and the dense student's training
-adds hint_weight * hint_loss.
+history vectors (`TeacherVectors`, from its embedding tables, for each batch's ids) are
+targets too: the dense student's training adds hint_weight * hint_loss.
 """
 
 import logging
@@ -30,6 +30,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from models import inputs
+from models.features import HISTORY_INDEX, ITEM_INDEX, USER_INDEX
 from models.layers import IdDropout, MaskedMeanPooling, RowDot
 
 
@@ -130,35 +131,123 @@ def hint_loss(student_vectors: Dict[str, tf.Tensor],
   return tf.add_n(terms) / float(len(names))
 
 
+class TeacherVectors:
+  """The frozen teacher's user, item and history vectors as functions of the ids, from its
+  two embedding tables: a user's row, an item's row, and the masked mean of the history's
+  item rows (the teacher embeds the history with its item table: models.teacher.
+  embed_features). `HintDistiller` computes them in each training step from the batch's
+  ids, so a train row keeps only [label, logit] in memory, not the 194 floats of the DCN
+  teacher's three 64-wide vectors: at 1e6 interactions those per-row copies (in the
+  arrays and in tf.data's copy of them) took the DistillationTrainer's peak from 3.6 to
+  5.3-5.5 GB. Inside the step they cost no measurable time (a student step on 2048 rows:
+  18.4 ms with them from the tables, 18.4 ms read from target columns); a tf.data map
+  computing them before the step added 7-17 ms a batch.
+
+  `from_teacher` reads the tables off the teacher's `transformed_logits` signature (every
+  user's and every item's vector) and checks the formulas against the signature's own
+  vectors on a batch, so a teacher whose vectors are not these functions of its tables
+  fails there rather than teaching wrong hints.
+  """
+
+  # Each vector: (the table it looks up, the id input it reads, pooled over a list or not).
+  SOURCES = {"user": ("user", USER_INDEX, False), "item": ("item", ITEM_INDEX, False),
+             "history": ("item", HISTORY_INDEX, True)}
+
+  def __init__(self, tables: Dict[str, np.ndarray], names: Sequence[str], history_length: int):
+    unknown = sorted(set(names) - set(self.SOURCES))
+    if unknown:
+      raise ValueError(f"no table gives the teacher's {unknown} vectors (known: "
+                       f"{sorted(self.SOURCES)})")
+    self.names = list(names)
+    self.tables = {name: tf.constant(table, tf.float32) for name, table in tables.items()}
+    self.pooling = MaskedMeanPooling(history_length)
+
+  @property
+  def widths(self) -> Dict[str, int]:
+    """Each vector's width, in `names` (the targets' column) order."""
+    return {name: int(self.tables[self.SOURCES[name][0]].shape[-1]) for name in self.names}
+
+  @classmethod
+  def from_teacher(cls, teacher_fn, sizes: inputs.InputSizes, names: Sequence[str],
+                   check_batch: Optional[Dict[str, tf.Tensor]] = None,
+                   tolerance: float = 1e-5) -> "TeacherVectors":
+    """teacher_fn: the transformed (int64) batch -> the teacher's outputs ({"logit",
+    "<name>_vector"}); check_batch: transformed features on which the tables' vectors must
+    equal teacher_fn's within `tolerance` (relative to the largest)."""
+    rows = max(sizes.users, sizes.items)
+    probe = {name: tf.zeros([rows] + list(spec.shape[1:]), spec.dtype)
+             for name, spec in inputs.input_signature(sizes).items()}
+    index = tf.range(rows, dtype=tf.int64)
+    probe[USER_INDEX] = tf.minimum(index, sizes.users - 1)
+    probe[ITEM_INDEX] = tf.minimum(index, sizes.items - 1)
+    outputs = teacher_fn(probe)
+    tables = {}
+    for table, count in (("user", sizes.users), ("item", sizes.items)):
+      if f"{table}_vector" in outputs:
+        tables[table] = np.asarray(outputs[f"{table}_vector"])[:count]
+    missing = sorted({cls.SOURCES[name][0] for name in names if name in cls.SOURCES}
+                     - set(tables))
+    if missing:
+      raise ValueError(f"the teacher's {names} vectors need its {missing} table(s), but its "
+                       f"outputs have no {[f'{t}_vector' for t in missing]}")
+    vectors = cls(tables, names, sizes.history_length)
+    if check_batch is not None:
+      vectors.check(teacher_fn, check_batch, tolerance)
+    return vectors
+
+  def __call__(self, batch: Dict[str, tf.Tensor],
+               names: Optional[Sequence[str]] = None) -> Dict[str, tf.Tensor]:
+    """{name: [rows, width]} for a batch of (transformed or student) features: the vectors
+    in `names` (default: all of this object's)."""
+    vectors = {}
+    for name in self.names if names is None else names:
+      table, key, pooled = self.SOURCES[name]
+      ids = batch[key]
+      looked_up = tf.gather(self.tables[table], ids)
+      vectors[name] = (self.pooling([looked_up, ids]) if pooled
+                       else tf.reshape(looked_up, [-1, looked_up.shape[-1]]))
+    return vectors
+
+  def check(self, teacher_fn, batch: Dict[str, tf.Tensor], tolerance: float = 1e-5) -> None:
+    """Raises unless these vectors equal teacher_fn's on `batch` (transformed features)."""
+    outputs = teacher_fn(batch)
+    for name, vector in self(batch).items():
+      expected = np.asarray(outputs[f"{name}_vector"]).reshape(np.shape(vector))
+      error = float(np.max(np.abs(np.asarray(vector) - expected), initial=0.0))
+      scale = float(np.max(np.abs(expected), initial=0.0))
+      if error > tolerance * max(scale, 1e-12):
+        raise ValueError(f"the teacher's {name} vectors are not what its tables give: they "
+                         f"differ by up to {error:.3g} (largest {scale:.3g}) on a check batch "
+                         f"of {len(expected)} rows")
+
+
 class HintDistiller(keras.Model):
   """Trains `student` on its compiled (KD) loss + weight * hint_loss of its vectors.
 
   The student's user, item and history vectors (models.teacher.vector_outputs) each go
-  through a learned Dense projection to the teacher's width; the teacher's vectors are
-  the targets' columns 2.. in `teacher_widths` order. The projections exist only for
+  through a learned Dense projection to the teacher's width; the teacher's vectors for the
+  same batch come from its tables (`TeacherVectors`). The projections exist only for
   training: the student itself (`self.student`, whose weights this trains) is unchanged,
   and calling this model calls it. Evaluation reports the hint loss too (val_hint_loss);
   early stopping reads val_auc as for the plain student.
   """
 
-  def __init__(self, student: keras.Model, teacher_widths: Dict[str, int], weight: float,
+  def __init__(self, student: keras.Model, teacher_vectors: TeacherVectors, weight: float,
                **kwargs):
     super().__init__(name="hint_distiller", **kwargs)
     from models.teacher import vector_outputs  # pylint: disable=g-import-not-at-top
     vectors = vector_outputs(student)
     self.student = student
+    self.teacher_vectors = teacher_vectors
     self.weight = float(weight)
-    self.names = [name for name in teacher_widths if name in vectors]
+    widths = teacher_vectors.widths
+    self.names = [name for name in widths if name in vectors]
     if not self.names:
       raise ValueError(f"hints need a vector both models have: student {sorted(vectors)}, "
-                       f"teacher {sorted(teacher_widths)}")
-    self.columns, start = {}, 2
-    for name, width in teacher_widths.items():
-      self.columns[name] = (start, start + width)
-      start += width
+                       f"teacher {sorted(widths)}")
     self.with_vectors = keras.Model(student.inputs,
                                     [student.output] + [vectors[name] for name in self.names])
-    self.projections = [keras.layers.Dense(teacher_widths[name], name=f"hint_projection_{name}")
+    self.projections = [keras.layers.Dense(widths[name], name=f"hint_projection_{name}")
                         for name in self.names]
     self.hint_tracker = keras.metrics.Mean(name="hint_loss")
 
@@ -174,9 +263,9 @@ class HintDistiller(keras.Model):
     loss = self.compiled_loss(targets, logits, regularization_losses=self.losses)
     projected = {name: projection(vector) for name, projection, vector
                  in zip(self.names, self.projections, vectors)}
-    teacher = {name: targets[:, self.columns[name][0]:self.columns[name][1]]
-               for name in self.names}
-    return logits, loss, hint_loss(projected, teacher)
+    # The batch's ids as given (the student's IdDropout acts inside it): the teacher's
+    # vectors of the real user, or of the OOV user where drop_user_ids dropped it.
+    return logits, loss, hint_loss(projected, self.teacher_vectors(inputs, self.names))
 
   def train_step(self, data):
     inputs, targets = data
@@ -198,39 +287,33 @@ class HintDistiller(keras.Model):
     return {metric.name: metric.result() for metric in self.metrics}
 
 
-def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn, vector_names=(),
+def with_teacher_logits(dataset: tf.data.Dataset, teacher_fn, cast_fn,
                         cold_start: Optional[Tuple[str, int]] = None,
                         label_from_teacher: bool = False) -> tf.data.Dataset:
-  """(features, label) -> (student features, [label, teacher logit, teacher vectors]) per batch.
+  """(features, label) -> (student features, [label, teacher logit]) per batch.
 
-  teacher_fn maps the transformed (int64) batch to the teacher's outputs ({"logit",
-  "<name>_vector"}); the vectors in `vector_names` follow the logit, in that order.
+  teacher_fn maps the transformed (int64) batch to the teacher's outputs ({"logit", ...});
   cast_fn turns the batch into the student's inputs. label_from_teacher: the label column
   holds the teacher's probability, sigmoid(logit), for rows that have no label of their
-  own (`with_transfer_rows`).
+  own (`with_transfer_rows`). The teacher's vectors (hints) are not kept per row:
+  `HintDistiller` computes them from the teacher's tables (`TeacherVectors`).
 
   cold_start: (the user id feature, its OOV id). The targets then end with the teacher's
-  logit, and its user vector if "user" is in vector_names, for the same rows with the
-  user id replaced by the OOV id: what the teacher says of a row whose user it has never
-  seen (a new user's, at serving). `drop_user_ids` swaps them in for the rows it drops.
-  Only those two change with the user id (the teacher's item and history vectors do not
-  read it), so only they are kept: at 1e6 rows with hints, 0.26 KB a row more, not 0.9.
+  logit for the same rows with the user id replaced by the OOV id: what the teacher says
+  of a row whose user it has never seen (a new user's, at serving). `drop_user_ids` swaps
+  it in for the rows it drops.
   """
 
   def add(batch, label):
-    outputs = teacher_fn(batch)
-    logit = tf.reshape(outputs["logit"], [-1, 1])
+    logit = tf.reshape(teacher_fn(batch)["logit"], [-1, 1])
     label = tf.sigmoid(logit) if label_from_teacher else tf.cast(label, tf.float32)
     columns = [tf.reshape(label, [-1, 1]), logit]
-    columns += [outputs[f"{name}_vector"] for name in vector_names]
     if cold_start is not None:
       key, oov_id = cold_start
       users = batch[key]
       cold = teacher_fn(dict(batch, **{key: tf.fill(tf.shape(users),
                                                     tf.cast(oov_id, users.dtype))}))
       columns.append(tf.reshape(cold["logit"], [-1, 1]))
-      if "user" in vector_names:
-        columns.append(cold["user_vector"])
     return cast_fn(batch), tf.concat(columns, axis=1)
 
   return dataset.map(add, num_parallel_calls=1).prefetch(tf.data.AUTOTUNE)
@@ -283,22 +366,15 @@ def transfer_pairs(rows: int, batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def drop_user_ids(dataset: tf.data.Dataset, rate: float, key: str, oov_id: int,
-                  vector_widths: Dict[str, int], seed: int) -> tf.data.Dataset:
+                  seed: int) -> tf.data.Dataset:
   """The student's user-id dropout, done on its training batches (from
   `with_teacher_logits(..., cold_start=(key, oov_id))`) rather than in the model: each row's
-  user id becomes the OOV id with probability `rate`, and that row's targets become the
-  teacher's for the OOV user (its logit and user vector), so a dropped row teaches the
-  student what the teacher does with a user it has never seen, not what it does knowing
-  the user. Returns batches of (features, [label, logit, vectors]) with the cold columns
-  removed.
-
-  vector_widths: the teacher vectors in the targets, in column order ({} without hints).
+  user id becomes the OOV id with probability `rate`, and that row's teacher logit becomes
+  the teacher's for the OOV user, so a dropped row teaches the student what the teacher
+  does with a user it has never seen, not what it does knowing the user. Returns batches
+  of (features, [label, logit]). (Hints, computed from these batches' ids, read the
+  dropped ids too: the OOV user's vector.)
   """
-  width = 2 + sum(vector_widths.values())  # label, logit, vectors
-  names = list(vector_widths)
-  user_start = None
-  if "user" in vector_widths:
-    user_start = 2 + sum(vector_widths[name] for name in names[:names.index("user")])
 
   def drop(features, targets):
     users = features[key]
@@ -306,17 +382,8 @@ def drop_user_ids(dataset: tf.data.Dataset, rate: float, key: str, oov_id: int,
     features = dict(features)
     features[key] = tf.where(tf.reshape(dropped, [-1] + [1] * (len(users.shape) - 1)),
                              tf.cast(oov_id, users.dtype), users)
-    warm = targets[:, :width]
-    cold_logit = targets[:, width:width + 1]
-    parts = [targets[:, :1], cold_logit]
-    if user_start is None:
-      parts.append(targets[:, 2:width])
-    else:
-      user_end = user_start + vector_widths["user"]
-      parts += [targets[:, 2:user_start], targets[:, width + 1:],
-                targets[:, user_end:width]]
-    cold = tf.concat(parts, axis=1)
-    return features, tf.where(dropped[:, None], cold, warm)
+    logit = tf.where(dropped[:, None], targets[:, 2:3], targets[:, 1:2])
+    return features, tf.concat([targets[:, :1], logit], axis=1)
 
   return dataset.map(drop, num_parallel_calls=1)
 
@@ -640,20 +707,24 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
 def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
             config, training_config, log_dir: str, steps_per_epoch: int, reference,
             user_oov_id: int, measure: Optional[Callable[[keras.Model], Dict]] = None,
-            teacher_widths: Optional[Dict[str, int]] = None):
+            teacher_vectors: Optional[TeacherVectors] = None):
   """KD training to early stop, then budget-driven pruning, then prune-preserving QAT.
 
   config: models.hparams.DistillationConfig; reference: the teacher's eval figures
-  (models.metrics.EvalMetrics), the pruning budget's reference; teacher_widths: the
-  teacher vectors' widths, in the targets' column order (hints only). Returns (final
-  model, stages) where stages records
-  each stage's epochs, eval AUC and measured sparsity (and pruning's whole curve).
+  (models.metrics.EvalMetrics), the pruning budget's reference; teacher_vectors: the
+  hints' targets (needed when config.hint_weight > 0; pruning and QAT train on the logits
+  alone). Returns (final model, stages) where
+  stages records each stage's epochs, eval AUC and measured sparsity (and pruning's whole
+  curve).
   """
   from models import training  # pylint: disable=g-import-not-at-top
   stages = {}
   trainer = model
   if config.hint_weight > 0:
-    trainer = HintDistiller(model, teacher_widths or {}, config.hint_weight)
+    if teacher_vectors is None:
+      raise ValueError(f"distillation.hint_weight = {config.hint_weight:g} needs the "
+                       f"teacher's vectors (teacher_vectors)")
+    trainer = HintDistiller(model, teacher_vectors, config.hint_weight)
   compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature,
                   config.pair_weight)
   history, best_epoch = training.fit(trainer, train, evaluation, training_config,

@@ -73,8 +73,7 @@ def _random_batches(count, batch_size, seed):
     }, rng.integers(0, 2, (batch_size, 1)).astype(np.float32))
 
 
-def _dataset(teacher_fn, count=40, batch_size=64, seed=0, vector_names=(), map_features=None,
-             cold_start=None):
+def _dataset(teacher_fn, count=40, batch_size=64, seed=0, map_features=None, cold_start=None):
   batches = list(_random_batches(count, batch_size, seed))
   if map_features is not None:
     batches = [(map_features(features), label) for features, label in batches]
@@ -82,7 +81,7 @@ def _dataset(teacher_fn, count=40, batch_size=64, seed=0, vector_names=(), map_f
                for k, v in batches[0][0].items()}
   plain = tf.data.Dataset.from_generator(
       lambda: iter(batches), output_signature=(signature, tf.TensorSpec([None, 1], tf.float32)))
-  return distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids, vector_names,
+  return distillation.with_teacher_logits(plain, teacher_fn, student.cast_ids,
                                           cold_start=cold_start)
 
 
@@ -201,25 +200,25 @@ def test_hint_loss_is_zero_when_vectors_match_and_positive_otherwise():
     distillation.hint_loss({"history": teacher["user"]}, teacher)
 
 
+def _zero_logits(batch):
+  return {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])}
+
+
 @pytest.mark.slow
 def test_hint_distiller_pulls_student_vectors_towards_the_teachers():
-  # The "teacher" vectors are a fixed linear map of the item id's one-hot, so a projection
-  # of the student's item vector can match them; the logit targets are constant.
+  # The "teacher" item vectors are a fixed random table's rows, so a projection of the
+  # student's item vector can match them; its user vectors are zeros, its logits constant.
   width = 4
-  table = tf.constant(np.random.default_rng(3).normal(size=(SIZES.items, width)), tf.float32)
-
-  def teacher_fn(batch):
-    rows = tf.shape(batch["user_id_xf"])[0]
-    vector = tf.gather(table, batch["item_id_xf"])
-    return {"logit": tf.zeros([rows]), "item_vector": vector,
-            "user_vector": tf.zeros([rows, width])}
-
-  data = _dataset(teacher_fn, count=20, vector_names=["item", "user"]).cache()
-  targets = next(iter(data))[1]
-  assert targets.shape[1] == 2 + 2 * width
+  table = np.random.default_rng(3).normal(size=(SIZES.items, width)).astype(np.float32)
+  vectors = distillation.TeacherVectors(
+      {"item": table, "user": np.zeros([SIZES.users, width], np.float32)}, ["item", "user"],
+      SIZES.history_length)
+  data = _dataset(_zero_logits, count=20).cache()
+  features = next(iter(data))[0]
+  np.testing.assert_array_equal(vectors(features)["item"], table[features["item_id_xf"].numpy()])
   model = _student()
   before = [w.copy() for w in model.get_weights()]
-  trainer = distillation.HintDistiller(model, {"item": width, "user": width}, weight=1.0)
+  trainer = distillation.HintDistiller(model, vectors, weight=1.0)
   assert trainer.names == ["item", "user"]  # the student's history has no teacher vector
   distillation.compile_student(trainer, 1e-2, alpha=0.5, temperature=2.0)
   history = trainer.fit(data, epochs=6, verbose=0)
@@ -228,8 +227,76 @@ def test_hint_distiller_pulls_student_vectors_towards_the_teachers():
   # The student itself was trained (it shares the trainer's weights), and calling the
   # trainer calls the student.
   assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-  features = next(iter(data))[0]
   np.testing.assert_allclose(trainer(features), model(features), rtol=1e-6)
+
+
+def _teacher_with_vectors(architecture="dcn", seed=4):
+  """A small teacher with random weights and what its transformed_logits signature returns:
+  {"logit", "<name>_vector"} for the transformed (int64) batch."""
+  from models import teacher  # pylint: disable=g-import-not-at-top
+  from models.hparams import TeacherConfig  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(seed)
+  model = teacher.build_teacher(TeacherConfig(architecture=architecture, embedding_dim=6,
+                                              attribute_embedding_dim=3, deep_layers=(8,)),
+                                SIZES, seed=seed)
+  # Random tables: a fresh Embedding is uniform in +-0.05, too alike to tell rows apart.
+  rng = np.random.default_rng(seed)
+  for layer in model.layers:
+    if isinstance(layer, keras.layers.Embedding):
+      layer.set_weights([rng.normal(size=layer.get_weights()[0].shape).astype(np.float32)])
+  vectors = teacher.vector_outputs(model)
+  names = sorted(vectors)
+  with_vectors = keras.Model(model.inputs, [model.output] + [vectors[n] for n in names])
+
+  def teacher_fn(batch):
+    logit, *values = with_vectors(batch, training=False)
+    return {"logit": tf.reshape(logit, [-1]),
+            **{f"{name}_vector": value for name, value in zip(names, values)}}
+
+  return model, names, teacher_fn
+
+
+def test_teacher_vectors_from_the_tables_equal_the_teachers_own():
+  model, names, teacher_fn = _teacher_with_vectors()
+  assert names == ["history", "item", "user"]
+  batches = [features for features, _ in _random_batches(3, 50, seed=7)]
+  batches[0]["history_item_ids_xf"][:5] = 0  # empty histories: the teacher's zeros
+  vectors = distillation.TeacherVectors.from_teacher(teacher_fn, SIZES, names,
+                                                     check_batch=batches[0])
+  assert vectors.widths == {"history": 6, "item": 6, "user": 6}
+  # The tables read off the signature are the teacher's embedding weights.
+  np.testing.assert_array_equal(vectors.tables["user"],
+                                model.get_layer("user_embedding").get_weights()[0])
+  np.testing.assert_array_equal(vectors.tables["item"],
+                                model.get_layer("item_embedding").get_weights()[0])
+  for batch in batches:
+    live = teacher_fn(batch)
+    ours = vectors(student.cast_ids(batch))  # as the student's int32 batches give them
+    assert list(ours) == names
+    for name, value in ours.items():
+      np.testing.assert_allclose(value, live[f"{name}_vector"], rtol=1e-6, atol=1e-7)
+  # A matrix-factorization teacher has no history: its user and item vectors alone.
+  _, mf_names, mf_fn = _teacher_with_vectors("mf")
+  assert mf_names == ["item", "user"]
+  distillation.TeacherVectors.from_teacher(mf_fn, SIZES, mf_names, check_batch=batches[1])
+
+
+def test_teacher_vectors_refuse_a_teacher_whose_vectors_are_not_its_tables():
+  _, names, teacher_fn = _teacher_with_vectors()
+
+  def summed_history(batch):  # a history vector that sums where the tables' formula averages
+    outputs = dict(teacher_fn(batch))
+    count = tf.reduce_sum(tf.minimum(batch["history_item_ids_xf"], 1), axis=1, keepdims=True)
+    outputs["history_vector"] = outputs["history_vector"] * tf.cast(count, tf.float32)
+    return outputs
+
+  batch = next(_random_batches(1, 50, seed=8))[0]
+  with pytest.raises(ValueError, match="history vectors are not what its tables give"):
+    distillation.TeacherVectors.from_teacher(summed_history, SIZES, names, check_batch=batch)
+  with pytest.raises(ValueError, match=r"need its \['user'\] table"):
+    distillation.TeacherVectors.from_teacher(
+        lambda b: {k: v for k, v in teacher_fn(b).items() if k != "user_vector"}, SIZES,
+        ["item", "user"])
 
 
 @pytest.mark.slow
@@ -308,27 +375,23 @@ def test_qat_output_ranges_start_at_the_float_models_ranges():
 
 def test_teacher_outputs_computed_once_equal_the_live_teacher_on_every_shuffled_batch():
   # What DistillationTrainer trains on: the teacher run once over the train split, kept in
-  # memory and reshuffled each epoch. A teacher with random weights, so a row's outputs
-  # name the row.
+  # memory and reshuffled each epoch. A teacher with random weights, so a row's logit
+  # names the row.
   keras.utils.set_random_seed(3)
   teacher_model = student.build_student(StudentConfig(embedding_dim=4, hidden_layers=(8,)),
                                         SIZES, seed=3)
 
   def teacher_fn(batch):
-    vector = tf.cast(tf.stack([batch["user_id_xf"], batch["item_id_xf"]], axis=1), tf.float32)
-    return {"logit": tf.reshape(teacher_model(student.cast_ids(batch)), [-1]),
-            "user_vector": vector}
+    return {"logit": tf.reshape(teacher_model(student.cast_ids(batch)), [-1])}
 
-  arrays = inputs.in_memory(_dataset(teacher_fn, count=4, batch_size=50,
-                                     vector_names=["user"]))
-  assert arrays[1].shape == (200, 4)  # label, logit, a 2-wide vector
+  arrays = inputs.in_memory(_dataset(teacher_fn, count=4, batch_size=50))
+  assert arrays[1].shape == (200, 2)  # label, logit: nothing else kept per row
   train = inputs.shuffled_batches(arrays, batch_size=64, seed=1, shuffle_buffer=1000)
   for _ in range(2):  # two epochs, two orders
     for features, targets in train:
       live = teacher_fn({k: tf.cast(v, tf.int64) if v.dtype == tf.int32 else v
                          for k, v in features.items()})
       np.testing.assert_allclose(targets[:, 1], live["logit"], rtol=1e-5, atol=1e-6)
-      np.testing.assert_array_equal(targets[:, 2:], live["user_vector"])
 
 
 def _hand_teacher(batch):
@@ -339,44 +402,46 @@ def _hand_teacher(batch):
           "user_vector": tf.stack([user, -user], 1)}
 
 
-def _cold_start_arrays(vector_names):
+# _hand_teacher's vectors as tables (row r names id r).
+_HAND_TABLES = {"item": np.arange(SIZES.items, dtype=np.float32)[:, None] * [1, 2, 3],
+                "user": np.arange(SIZES.users, dtype=np.float32)[:, None] * [1, -1]}
+
+
+def _cold_start_arrays():
   # Users below the OOV id (29), so a row whose user id is the OOV id was dropped.
   return inputs.in_memory(_dataset(
-      _hand_teacher, count=4, batch_size=50, seed=5, vector_names=vector_names,
+      _hand_teacher, count=4, batch_size=50, seed=5,
       map_features=lambda b: dict(b, user_id_xf=b["user_id_xf"] % SIZES.user_oov_id),
       cold_start=("user_id_xf", SIZES.user_oov_id)))
 
 
 def test_cold_start_targets_are_the_teachers_for_the_oov_user():
-  features, targets = _cold_start_arrays(["item", "user"])
+  features, targets = _cold_start_arrays()
   user = np.asarray(features["user_id_xf"], np.float32)
   item = np.asarray(features["item_id_xf"], np.float32)
   oov = float(SIZES.user_oov_id)
-  # label, logit, item vector (3), user vector (2), then the OOV user's logit and vector.
-  expected = np.stack([10 * user + item, item, 2 * item, 3 * item, user, -user,
-                       10 * oov + item, np.full_like(user, oov), np.full_like(user, -oov)], 1)
-  np.testing.assert_array_equal(targets[:, 1:], expected)
-  # Without a user vector among the hints, only the cold logit is added.
-  _, logit_only = _cold_start_arrays(["item"])
-  np.testing.assert_array_equal(logit_only[:, 1:], expected[:, [0, 1, 2, 3, 6]])
+  # label, logit, then the OOV user's logit.
+  np.testing.assert_array_equal(targets[:, 1:], np.stack([10 * user + item, 10 * oov + item], 1))
 
 
 @pytest.mark.parametrize("vector_names", [["item", "user"], ["item"], []])
 def test_dropped_rows_get_the_oov_user_and_its_targets_the_others_keep_theirs(vector_names):
-  arrays = _cold_start_arrays(vector_names)
-  widths = {"item": 3, "user": 2}
-  widths = {name: widths[name] for name in vector_names}
+  # With hints, the teacher's vectors come from the batch's ids after the drop
+  # (HintDistiller): a dropped row's user vector is the OOV user's, as its logit is.
+  arrays = _cold_start_arrays()
   oov = SIZES.user_oov_id
+  vectors = distillation.TeacherVectors(_HAND_TABLES, vector_names, SIZES.history_length)
   base = inputs.shuffled_batches(arrays, batch_size=64, seed=1, shuffle_buffer=1000)
   for rate, dropped_share in ((0.0, 0.0), (1.0, 1.0), (0.5, None)):
-    train = distillation.drop_user_ids(base, rate, "user_id_xf", oov, widths, seed=2)
+    train = distillation.drop_user_ids(base, rate, "user_id_xf", oov, seed=2)
     rows = dropped = 0
     for features, targets in train:
       # The targets are the hand teacher's for the ids the student now sees, every row.
       live = _hand_teacher({k: tf.cast(v, tf.int64) for k, v in features.items()
                             if k in ("user_id_xf", "item_id_xf")})
-      expected = [live["logit"][:, None]] + [live[f"{name}_vector"] for name in vector_names]
-      np.testing.assert_array_equal(targets[:, 1:], tf.concat(expected, 1))
+      np.testing.assert_array_equal(targets[:, 1], live["logit"])
+      for name, vector in vectors(features).items():
+        np.testing.assert_array_equal(vector, live[f"{name}_vector"])
       rows += len(targets)
       dropped += int(np.sum(features["user_id_xf"].numpy() == oov))
     assert rows == 200

@@ -124,8 +124,9 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     return teacher_signature(**batch)
 
   # Every epoch would read, parse and run the frozen teacher on the whole train split
-  # again: its examples and the teacher's outputs are computed once, in file order, and
-  # kept in memory (~0.2 KB a row, 0.9 KB with hints); each epoch reshuffles them.
+  # again: its examples and the teacher's logits are computed once, in file order, and
+  # kept in memory (~0.2 KB a row); each epoch reshuffles them. Hints' vectors are not
+  # kept per row: TeacherVectors adds them to each batch from the teacher's tables.
   # Transfer rows: each train row again with another row's item (transfer_copies times),
   # labelled by the teacher alone.
   # Cold-start targets: the student's user-id dropout moves from the model to its batches,
@@ -147,23 +148,27 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     logging.info("DistillationTrainer: logit distillation only: hints (hint_weight = %g) "
                  "are off beside transfer rows unless distillation.hints_with_transfer_rows",
                  configured.hint_weight)
-  # Hints: the teacher's vectors (user, item, history) follow its logit in the targets.
-  teacher_widths = {}
+  # Hints: the teacher's vectors (user, item, history), from its tables, follow its logit
+  # in the dense stage's targets; checked against its signature on the first eval batch.
+  teacher_vectors = None
   if distillation_config.hint_weight > 0:
     outputs = teacher_signature.structured_outputs
-    teacher_widths = {key[:-len("_vector")]: int(output.shape[-1])
-                      for key, output in sorted(outputs.items()) if key.endswith("_vector")}
-    if not teacher_widths:
+    names = sorted(key[:-len("_vector")] for key in outputs if key.endswith("_vector"))
+    if not names:
       raise ValueError(f"distillation.hint_weight = {distillation_config.hint_weight} needs "
                        f"the teacher's vectors, but {teacher_serving_dir} exports none in "
                        f"{export.TRANSFORMED_SIGNATURE} (outputs: {sorted(outputs)})")
+    teacher_vectors = distillation.TeacherVectors.from_teacher(
+        teacher_fn, sizes, names, check_batch=next(iter(eval_plain))[0])
+    logging.info("DistillationTrainer: hints on the teacher's %s vectors (widths %s), from "
+                 "its tables", ", ".join(names), teacher_vectors.widths)
   logging.info("DistillationTrainer: running the teacher once over the train split%s%s",
                f" and {copies} transfer cop{'y' if copies == 1 else 'ies'} of it" if copies
                else "", " (and again as if every user were new)" if cold_start else "")
 
   def add_targets(batches, label_from_teacher):
     return distillation.with_teacher_logits(
-        batches, teacher_fn, student.cast_ids, list(teacher_widths),
+        batches, teacher_fn, student.cast_ids,
         cold_start=(features.USER_INDEX, sizes.user_oov_id) if cold_start else None,
         label_from_teacher=label_from_teacher)
 
@@ -185,15 +190,15 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
                                     training_config.shuffle_buffer)
   if cold_start:
     train = distillation.drop_user_ids(train, hparams.user_id_dropout, features.USER_INDEX,
-                                       sizes.user_oov_id, teacher_widths, seed)
+                                       sizes.user_oov_id, seed)
   # The model's own user-id dropout stays off then: the batches have done it.
   model_config = dataclasses.replace(hparams, user_id_dropout=0.0) if cold_start else hparams
   logging.info("DistillationTrainer: %d train rows in memory (%d of them transfer rows), "
                "batches of %d (%d steps a pass), learning rate %g", train_rows,
                train_rows - labelled_rows, batch_size, steps_per_epoch, learning_rate)
   # The eval split is read in the same order every epoch: its teacher outputs are kept.
-  evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn, student.cast_ids,
-                                                list(teacher_widths)).cache()
+  evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn,
+                                                student.cast_ids).cache()
 
   model = student.build_student(model_config, sizes, seed=seed)
   student_parameters = training.count_parameters(model)
@@ -218,7 +223,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   model, stages = distillation.distill(model, train, evaluation, distillation_config,
                                        applied, log_dir, steps_per_epoch,
                                        reference=teacher.eval, user_oov_id=sizes.user_oov_id,
-                                       measure=measure, teacher_widths=teacher_widths)
+                                       measure=measure, teacher_vectors=teacher_vectors)
   stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate,
                            train_rows=labelled_rows, transfer_rows=train_rows - labelled_rows,
                            hint_weight=distillation_config.hint_weight,

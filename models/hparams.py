@@ -306,11 +306,13 @@ class DistillationConfig(Section):
   # Without transfer rows they do: at 1e5, three seeds, int8 AUC / GAUC +0.0031 / +0.0034;
   # at 1e6 (over transfer_max_train_rows; one seed, the same teacher) 0.8206 / 0.7850
   # against 0.8165 / 0.7776. Hence hints exactly when the run has no transfer rows
-  # (applied); hints_with_transfer_rows = true adds them beside those too. Logits alone
-  # also keep the teacher's vectors out of memory (0.2 KB a train row instead of 0.9)
-  # and the projections out of the dense stage: at 1e6 hints cost the DistillationTrainer
-  # about 30% more time and took its peak from 3.6 to 5.3-5.5 GB (9.9 GB at 3e6, where
-  # the trainer's time grew 1.26x faster than the data: make bench-scale of 2026-12-02).
+  # (applied); hints_with_transfer_rows = true adds them beside those too. When the
+  # teacher's vectors were kept per train row (0.9 KB a row instead of 0.2), hints took
+  # the DistillationTrainer's peak at 1e6 from 3.6 to 5.3-5.5 GB (9.9 GB at 3e6: make
+  # bench-scale of 2026-12-02); looked up per batch from the teacher's tables
+  # (models.distillation.TeacherVectors) the student alone on the 1e6 run's teacher
+  # trained to the same model with a peak of 2.6 GB instead of 4.0, in 289 s against
+  # 251 and 285 s (two runs).
   hint_weight: float = 1.0
   hints_with_transfer_rows: bool = False
   # The student's user-id dropout (student.user_id_dropout) on its training batches, a
