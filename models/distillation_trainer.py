@@ -126,7 +126,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # Every epoch would read, parse and run the frozen teacher on the whole train split
   # again: its examples and the teacher's logits are computed once, in file order, and
   # kept in memory (~0.2 KB a row); each epoch reshuffles them. Hints' vectors are not
-  # kept per row: TeacherVectors adds them to each batch from the teacher's tables.
+  # kept per row: HintDistiller looks them up per batch in the teacher's tables.
   # Transfer rows: each train row again with another row's item (transfer_copies times),
   # labelled by the teacher alone.
   # Cold-start targets: the student's user-id dropout moves from the model to its batches,
@@ -148,8 +148,8 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     logging.info("DistillationTrainer: logit distillation only: hints (hint_weight = %g) "
                  "are off beside transfer rows unless distillation.hints_with_transfer_rows",
                  configured.hint_weight)
-  # Hints: the teacher's vectors (user, item, history), from its tables, follow its logit
-  # in the dense stage's targets; checked against its signature on the first eval batch.
+  # Hints: the teacher's vectors (user, item, history) from its tables (TeacherVectors),
+  # checked against its signature on the first eval batch.
   teacher_vectors = None
   if distillation_config.hint_weight > 0:
     outputs = teacher_signature.structured_outputs

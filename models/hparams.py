@@ -306,8 +306,9 @@ class DistillationConfig(Section):
   # Without transfer rows they do: at 1e5, three seeds, int8 AUC / GAUC +0.0031 / +0.0034;
   # at 1e6 (over transfer_max_train_rows; one seed, the same teacher) 0.8206 / 0.7850
   # against 0.8165 / 0.7776. Hence hints exactly when the run has no transfer rows
-  # (applied); hints_with_transfer_rows = true adds them beside those too. When the
-  # teacher's vectors were kept per train row (0.9 KB a row instead of 0.2), hints took
+  # (applied); hints_with_transfer_rows = true adds them beside those too. At 1e6 hints
+  # cost the DistillationTrainer about 30% more time (the projections, a longer dense
+  # stage). When the teacher's vectors were kept per train row (0.9 KB a row instead of 0.2), hints took
   # the DistillationTrainer's peak at 1e6 from 3.6 to 5.3-5.5 GB (9.9 GB at 3e6: make
   # bench-scale of 2026-12-02); looked up per batch from the teacher's tables
   # (models.distillation.TeacherVectors) the student alone on the 1e6 run's teacher
