@@ -164,7 +164,7 @@ class TeacherVectors:
 
   @property
   def widths(self) -> Dict[str, int]:
-    """Each vector's width, in `names` (the targets' column) order."""
+    """Each vector's width, in `names` order."""
     return {name: int(self.tables[self.SOURCES[name][0]].shape[-1]) for name in self.names}
 
   @classmethod
@@ -173,7 +173,9 @@ class TeacherVectors:
                    tolerance: float = 1e-5) -> "TeacherVectors":
     """teacher_fn: the transformed (int64) batch -> the teacher's outputs ({"logit",
     "<name>_vector"}); check_batch: transformed features on which the tables' vectors must
-    equal teacher_fn's within `tolerance` (relative to the largest)."""
+    equal teacher_fn's within `tolerance` (relative to the largest). The teacher runs once
+    on max(users, items) rows to give the tables: fine for thousands of ids; with millions
+    it would want chunks."""
     rows = max(sizes.users, sizes.items)
     probe = {name: tf.zeros([rows] + list(spec.shape[1:]), spec.dtype)
              for name, spec in inputs.input_signature(sizes).items()}
