@@ -206,13 +206,13 @@ def _zero_logits(batch):
 
 @pytest.mark.slow
 def test_hint_distiller_pulls_student_vectors_towards_the_teachers():
-  # The "teacher" item vectors are a fixed random table's rows, so a projection of the
-  # student's item vector can match them; its user vectors are zeros, its logits constant.
+  # The "teacher" item and user vectors are rows of two fixed random tables, so a projection
+  # of the student's item (user) vector can match them; its logits are constant.
   width = 4
   table = np.random.default_rng(3).normal(size=(SIZES.items, width)).astype(np.float32)
-  vectors = distillation.TeacherVectors(
-      {"item": table, "user": np.zeros([SIZES.users, width], np.float32)}, ["item", "user"],
-      SIZES.history_length)
+  users = np.random.default_rng(4).normal(size=(SIZES.users, width)).astype(np.float32)
+  vectors = distillation.TeacherVectors({"item": table, "user": users}, ["item", "user"],
+                                        SIZES.history_length)
   data = _dataset(_zero_logits, count=20).cache()
   features = next(iter(data))[0]
   np.testing.assert_array_equal(vectors(features)["item"], table[features["item_id_xf"].numpy()])
@@ -228,6 +228,16 @@ def test_hint_distiller_pulls_student_vectors_towards_the_teachers():
   # trainer calls the student.
   assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
   np.testing.assert_allclose(trainer(features), model(features), rtol=1e-6)
+  # Each projection was pulled towards its own teacher vector: the item projection ends
+  # nearer the teacher's item rows than its user rows, the user projection the other way.
+  _, *student_vectors = trainer.with_vectors(features, training=False)
+  teacher = vectors(features)
+  for index, name in enumerate(trainer.names):
+    projected = {name: trainer.projections[index](student_vectors[index])}
+    other = "user" if name == "item" else "item"
+    own = float(distillation.hint_loss(projected, {name: teacher[name]}))
+    wrong = float(distillation.hint_loss(projected, {name: teacher[other]}))
+    assert own < 0.5 * wrong, (name, own, wrong)
 
 
 def _teacher_with_vectors(architecture="dcn", seed=4):
