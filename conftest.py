@@ -126,12 +126,13 @@ def run_teacher_executor(transformed_data):
   from components.teacher_trainer import executor
   # pylint: enable=g-import-not-at-top
 
-  def run(teacher_config, folder):
+  def run(teacher_config, folder, examples=None):
+    """examples: a transformed Examples artifact instead of transformed_data's."""
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = (os.path.join(str(folder), "model"),
                                 os.path.join(str(folder), "model_run"))
     executor.Executor().Do(
-        {"examples": [transformed_data.transformed_examples],
+        {"examples": [examples or transformed_data.transformed_examples],
          "transform_graph": [transformed_data.transform_graph]},
         {"model": [model], "model_run": [model_run]},
         {"teacher_config": teacher_config.to_json(),
@@ -142,13 +143,18 @@ def run_teacher_executor(transformed_data):
 
 
 @pytest.fixture(scope="session")
-def trained_teacher(run_teacher_executor, tmp_path_factory):
-  """TeacherTrainer's executor on `transformed_data` (a few epochs): (model, model_run)."""
+def tiny_teacher_config():
+  """The teacher's config for the tiny fixture: a few epochs."""
   from models.hparams import TeacherConfig, TrainingConfig  # pylint: disable=g-import-not-at-top
-  teacher_config = TeacherConfig(training=TrainingConfig(
+  return TeacherConfig(training=TrainingConfig(
       max_epochs=4, early_stopping_patience=2, batch_size=256, early_stopping_min_delta=0.001,
       lr_decay_factor=0.5, lr_decay_patience=1, lr_decay_min_delta=0.001))
-  return run_teacher_executor(teacher_config, tmp_path_factory.mktemp("teacher"))
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(run_teacher_executor, tiny_teacher_config, tmp_path_factory):
+  """TeacherTrainer's executor on `transformed_data` (`tiny_teacher_config`): (model, model_run)."""
+  return run_teacher_executor(tiny_teacher_config, tmp_path_factory.mktemp("teacher"))
 
 
 @pytest.fixture(scope="session")

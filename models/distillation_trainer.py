@@ -124,8 +124,9 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     return teacher_signature(**batch)
 
   # Every epoch would read, parse and run the frozen teacher on the whole train split
-  # again: its examples and the teacher's logits are computed once, in file order, and
-  # kept in memory (~0.2 KB a row); each epoch reshuffles them. Hints' vectors are not
+  # again: its examples and the teacher's logits are computed once, in canonical order
+  # (the same whatever order Beam wrote the rows in, as the teacher's), and kept in memory
+  # (~0.2 KB a row); each epoch reshuffles them. Hints' vectors are not
   # kept per row: HintDistiller looks them up per batch in the teacher's tables.
   # Transfer rows: each train row again with another row's item (transfer_copies times),
   # labelled by the teacher alone.
@@ -133,7 +134,8 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # and a dropped row gets the teacher's outputs for the OOV user (its second pass here).
   cold_start = distillation_config.cold_start_targets and hparams.user_id_dropout > 0
   labelled = inputs.in_memory(inputs.make_dataset(train_files, spec,
-                                                  4 * training_config.batch_size, False, seed))
+                                                  4 * training_config.batch_size, False, seed),
+                              canonical_order=True)
   labelled_rows = len(labelled[1])
   # The section as this split applies it (transfer rows only up to a size, hints by
   # default only without them); the report keeps the section as configured.

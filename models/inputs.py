@@ -132,24 +132,70 @@ def make_dataset(files: List[str], transformed_feature_spec: Dict, batch_size: i
   return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def in_memory(dataset: tf.data.Dataset) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+def in_memory(dataset: tf.data.Dataset,
+              canonical_order: bool = False) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
   """(features, labels or targets) of every batch of `dataset`, concatenated into tensors.
 
   Tensors, not numpy arrays: the training batches gather from tensors, and a numpy array
   turned into one is copied (0.46 GB of targets grew the process by 0.95 GB that way). Each
   feature's batches are freed as soon as they are joined.
+
+  canonical_order: the rows sorted by `row_fingerprints` instead of kept in the dataset's
+  order. Beam writes a split's shards, and the rows within them, in an order that depends on
+  how its workers ran: two runs of the same 1e6 pipeline (multi_processing) wrote the same
+  rows in different orders, and seeded shuffles of rows that start in different orders give
+  different batches, so the models differed. Sorted, training sees the same batches
+  whatever order the rows were written in; rows with the same values are interchangeable.
   """
   feature_parts: Dict[str, List[tf.Tensor]] = {}
   target_parts: List[tf.Tensor] = []
+  key_parts: List[np.ndarray] = []
   for batch, targets in dataset:
     for key, values in batch.items():
       feature_parts.setdefault(key, []).append(values)
     target_parts.append(targets)
+    if canonical_order:
+      key_parts.append(row_fingerprints(batch, targets))
   if not target_parts:
     raise ValueError("the dataset to keep in memory is empty")
-  features = {key: tf.concat(feature_parts.pop(key), axis=0) for key in list(feature_parts)}
-  targets = tf.concat(target_parts, axis=0)
+  order = None
+  if canonical_order:
+    order = tf.constant(np.argsort(np.concatenate(key_parts), kind="stable"))
+
+  def joined(parts: List[tf.Tensor]) -> tf.Tensor:
+    values = tf.concat(parts, axis=0)
+    return values if order is None else tf.gather(values, order)
+
+  features = {key: joined(feature_parts.pop(key)) for key in list(feature_parts)}
+  targets = joined(target_parts)
   return features, targets
+
+
+def row_fingerprints(features: Dict[str, tf.Tensor], targets: tf.Tensor) -> np.ndarray:
+  """A 64-bit fingerprint (farmhash) of each row of a batch: of every feature's values, in
+  name order, then the targets', as bits (floats bitcast, not rounded; strings hashed).
+  Equal for rows with equal values, whatever else is in the batch; dense tensors only."""
+  columns = [_int64_columns(features[key], key) for key in sorted(features)]
+  columns.append(_int64_columns(targets, "targets"))
+  return tf.bitcast(tf.fingerprint(tf.concat(columns, axis=1)), tf.int64).numpy()
+
+
+def _int64_columns(values, name: str) -> tf.Tensor:
+  """`values` ([rows, ...], dense) as [rows, k] int64: the bits of each value."""
+  if isinstance(values, (tf.SparseTensor, tf.RaggedTensor)):
+    raise TypeError(f"row_fingerprints: {name!r} is a {type(values).__name__}; only dense "
+                    f"tensors have a fingerprint here")
+  values = tf.convert_to_tensor(values)
+  values = tf.reshape(values, [tf.shape(values)[0], -1])
+  if values.dtype == tf.string:
+    return tf.strings.to_hash_bucket_fast(values, np.iinfo(np.int64).max)
+  if values.dtype.is_floating:
+    bits = {2: tf.int16, 4: tf.int32, 8: tf.int64}[values.dtype.size]
+    return tf.cast(tf.bitcast(values, bits), tf.int64)
+  if values.dtype.is_integer or values.dtype == tf.bool:
+    return tf.cast(values, tf.int64)
+  raise TypeError(f"row_fingerprints: {name!r} has dtype {values.dtype.name}; expected "
+                  f"integers, floats, bools or strings")
 
 
 def shuffled_batches(arrays, batch_size: int, seed: int, shuffle_buffer: int) -> tf.data.Dataset:

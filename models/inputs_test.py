@@ -85,6 +85,58 @@ def test_in_memory_keeps_every_row_in_order_as_tensors():
     inputs.in_memory(_batches(rows=10, batch_size=4, width=2).take(0))
 
 
+def _mixed_rows(order):
+  """Rows of int, float, list and string features whose targets name the row, in `order`,
+  as batches of 3; rows 6 and 7 repeat rows 0 and 1."""
+  ids = np.array([0, 1, 2, 3, 4, 5, 0, 1])[order]
+  features = {"id": ids.astype(np.int64),
+              "rate": (ids / 7).astype(np.float32),
+              "history": np.stack([ids, ids * 2, ids % 3], axis=1).astype(np.int64),
+              "name": np.array([f"row{i}".encode() for i in ids])}
+  targets = np.stack([ids * 10.0, ids * 0.5], axis=1).astype(np.float32)
+  return tf.data.Dataset.from_tensor_slices((features, targets)).batch(3)
+
+
+def test_in_memory_canonical_order_does_not_depend_on_the_order_rows_come_in():
+  """What makes a run deterministic whatever order Beam's workers wrote the shards in."""
+  orders = [np.arange(8), np.array([7, 3, 5, 0, 2, 6, 1, 4]), np.arange(8)[::-1]]
+  kept = [inputs.in_memory(_mixed_rows(order), canonical_order=True) for order in orders]
+  for features, targets in kept[1:]:
+    for key in ("id", "rate", "history", "name"):
+      np.testing.assert_array_equal(features[key], kept[0][0][key])
+    np.testing.assert_array_equal(targets, kept[0][1])
+  features, targets = kept[0]
+  # Every row once, each feature still beside its own targets.
+  assert sorted(features["id"].numpy().tolist()) == [0, 0, 1, 1, 2, 3, 4, 5]
+  np.testing.assert_array_equal(targets[:, 0], features["id"].numpy() * 10.0)
+  np.testing.assert_array_equal(features["history"][:, 1], features["id"].numpy() * 2)
+  assert [name.decode() for name in features["name"].numpy()] == [
+      f"row{i}" for i in features["id"].numpy()]
+  # The dataset's own order is kept without it, and differs between the orders.
+  plain = [inputs.in_memory(_mixed_rows(order))[0]["id"].numpy().tolist() for order in orders]
+  assert plain[0] == [0, 1, 2, 3, 4, 5, 0, 1] and plain[1] != plain[0]
+
+
+def test_row_fingerprints_see_every_value_bit_and_not_the_batch_or_key_order():
+  features = {"a": tf.constant([[1, 2], [1, 2], [1, 3]], tf.int64),
+              "b": tf.constant([0.5, 0.5, 0.5], tf.float32)}
+  targets = tf.constant([[1.0], [1.0], [1.0]])
+  keys = inputs.row_fingerprints(features, targets)
+  assert keys.dtype == np.int64 and keys.shape == (3,)
+  assert keys[0] == keys[1] != keys[2]
+  # One row alone, and the features given in the other order: the same fingerprints.
+  alone = inputs.row_fingerprints({"b": features["b"][2:], "a": features["a"][2:]},
+                                  targets[2:])
+  assert alone[0] == keys[2]
+  # The smallest change of a float, and a change of the targets.
+  nudged = np.nextafter(np.float32(0.5), np.float32(1.0))
+  assert inputs.row_fingerprints({**features, "b": tf.constant([nudged] * 3)},
+                                 targets)[0] != keys[0]
+  assert inputs.row_fingerprints(features, targets * 2)[0] != keys[0]
+  with pytest.raises(TypeError, match="'ids' is a SparseTensor"):
+    inputs.row_fingerprints({"ids": tf.sparse.from_dense([[1, 0]])}, tf.constant([[1.0]]))
+
+
 def _resident_growth_of_in_memory_batches(rows: int, width: int) -> int:
   """Resident bytes that in_memory and batches over its result add, in this process."""
   dataset = _batches(rows, batch_size=10_000, width=width)

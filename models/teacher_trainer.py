@@ -53,10 +53,11 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   # seed too, so datasets built first would depend on what ran before in this process.
   keras.utils.set_random_seed(training_config.seed)
   # Parsed once and kept in memory (~0.3 KB a row): every epoch reshuffles the arrays
-  # instead of reading and parsing the gzipped split again.
+  # instead of reading and parsing the gzipped split again. In canonical order: the
+  # seeded shuffles then give the same batches whatever order Beam wrote the rows in.
   train_arrays = inputs.in_memory(inputs.make_dataset(
       inputs.split_files(examples_uri, "train"), spec, 4 * training_config.batch_size,
-      shuffle=False, seed=training_config.seed))
+      shuffle=False, seed=training_config.seed), canonical_order=True)
   batch_size, learning_rate = training_config.batch_for(len(train_arrays[1]))
   train = inputs.shuffled_batches(train_arrays, batch_size, training_config.seed,
                                   training_config.shuffle_buffer)

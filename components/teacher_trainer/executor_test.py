@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from models import export, features, inputs, teacher_trainer
@@ -160,3 +161,37 @@ def test_separate_process_chooses_where_the_teacher_trains(run_teacher_executor,
   summary = teacher_trainer.TeacherSummary.read(model.uri)
   assert summary.epochs_trained == 1
   assert model.get_float_custom_property("eval_auc") == pytest.approx(summary.eval.auc)
+
+
+def test_training_does_not_depend_on_the_order_the_train_rows_were_written_in(
+    trained_teacher, run_teacher_executor, tiny_teacher_config, transformed_data, tmp_path):
+  """Beam's workers write a split's shards, and the rows in them, in an order that changes
+  from run to run; the same rows written in another order (reversed, three shards) must train
+  the same teacher, weight for weight."""
+  source = transformed_data.transformed_examples.uri
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "reordered")
+  examples.split_names = transformed_data.transformed_examples.split_names
+  for split in ("train", "eval"):
+    records = inputs.read_records(inputs.split_files(source, split))
+    if split == "train":
+      records = records[::-1]
+    folder = os.path.join(examples.uri, f"Split-{split}")
+    os.makedirs(folder)
+    for shard in range(3):
+      path = os.path.join(folder, f"reordered-{shard:05d}-of-00003.gz")
+      with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for record in records[shard::3]:
+          writer.write(record)
+  model, _ = run_teacher_executor(tiny_teacher_config, tmp_path / "teacher", examples)
+
+  def weights(artifact):
+    reader = tf.train.load_checkpoint(os.path.join(
+        path_utils.serving_model_dir(artifact.uri), "variables", "variables"))
+    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+            if not key.startswith(("keras_api/metrics/", "_CHECKPOINTABLE"))}
+
+  expected, got = weights(trained_teacher[0]), weights(model)
+  assert sorted(got) == sorted(expected)
+  for key, value in expected.items():
+    np.testing.assert_array_equal(got[key], value, err_msg=key)
