@@ -33,7 +33,9 @@ def cast_ids(batch):
 
 
 def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> keras.Model:
-  """config: models.hparams.StudentConfig. Returns logits [batch, 1].
+  """config: models.hparams.StudentConfig. Returns logits [batch, 1]. `seed` seeds the
+  id dropouts; the initial weights come from the global seed (keras.utils.set_random_seed),
+  which the trainers set before building.
 
   No concatenation anywhere: the first layer is a sum of one Dense per input part
   (the same function as a Dense over their concatenation), and every other branch is

@@ -97,7 +97,8 @@ def wide_inputs(inputs, ids, sizes: model_inputs.InputSizes, concatenate: bool =
 
 
 def build_teacher(config, sizes: model_inputs.InputSizes, seed: int = 0) -> keras.Model:
-  """config: models.hparams.TeacherConfig."""
+  """config: models.hparams.TeacherConfig. `seed` seeds the dropouts; the initial weights
+  come from the global seed (keras.utils.set_random_seed), which the trainers set first."""
   inputs = build_inputs(sizes)
   if config.architecture == "mf":
     return build_matrix_factorization(inputs, config, sizes, seed)
