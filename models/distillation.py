@@ -170,23 +170,28 @@ class TeacherVectors:
   @classmethod
   def from_teacher(cls, teacher_fn, sizes: inputs.InputSizes, names: Sequence[str],
                    check_batch: Optional[Dict[str, tf.Tensor]] = None,
-                   tolerance: float = 1e-5) -> "TeacherVectors":
+                   tolerance: float = 1e-5, chunk_rows: int = 1 << 16) -> "TeacherVectors":
     """teacher_fn: the transformed (int64) batch -> the teacher's outputs ({"logit",
     "<name>_vector"}); check_batch: transformed features on which the tables' vectors must
-    equal teacher_fn's within `tolerance` (relative to the largest). The teacher runs once
-    on max(users, items) rows to give the tables: fine for thousands of ids; with millions
-    it would want chunks."""
+    equal teacher_fn's within `tolerance` (relative to the largest). The teacher runs on
+    max(users, items) rows, every id once, in batches of at most `chunk_rows` (a million
+    users' probe in one batch would hold all their features and the teacher's activations
+    at once)."""
     rows = max(sizes.users, sizes.items)
-    probe = {name: tf.zeros([rows] + list(spec.shape[1:]), spec.dtype)
-             for name, spec in inputs.input_signature(sizes).items()}
-    index = tf.range(rows, dtype=tf.int64)
-    probe[USER_INDEX] = tf.minimum(index, sizes.users - 1)
-    probe[ITEM_INDEX] = tf.minimum(index, sizes.items - 1)
-    outputs = teacher_fn(probe)
-    tables = {}
-    for table, count in (("user", sizes.users), ("item", sizes.items)):
-      if f"{table}_vector" in outputs:
-        tables[table] = np.asarray(outputs[f"{table}_vector"])[:count]
+    signature = inputs.input_signature(sizes)
+    parts: Dict[str, List[np.ndarray]] = {}
+    for start in range(0, rows, chunk_rows):
+      index = tf.range(start, min(start + chunk_rows, rows), dtype=tf.int64)
+      probe = {name: tf.zeros([len(index)] + list(spec.shape[1:]), spec.dtype)
+               for name, spec in signature.items()}
+      probe[USER_INDEX] = tf.minimum(index, sizes.users - 1)
+      probe[ITEM_INDEX] = tf.minimum(index, sizes.items - 1)
+      outputs = teacher_fn(probe)
+      for table in ("user", "item"):
+        if f"{table}_vector" in outputs:
+          parts.setdefault(table, []).append(np.asarray(outputs[f"{table}_vector"]))
+    counts = {"user": sizes.users, "item": sizes.items}
+    tables = {table: np.concatenate(chunks)[:counts[table]] for table, chunks in parts.items()}
     missing = sorted({cls.SOURCES[name][0] for name in names if name in cls.SOURCES}
                      - set(tables))
     if missing:

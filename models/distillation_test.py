@@ -279,6 +279,17 @@ def test_teacher_vectors_from_the_tables_equal_the_teachers_own():
                                 model.get_layer("user_embedding").get_weights()[0])
   np.testing.assert_array_equal(vectors.tables["item"],
                                 model.get_layer("item_embedding").get_weights()[0])
+  # Read in chunks (as with millions of ids): the same tables, from batches of <= 7 rows.
+  probed = []
+
+  def counting_fn(batch):
+    probed.append(int(batch["user_id_xf"].shape[0]))
+    return teacher_fn(batch)
+
+  chunked = distillation.TeacherVectors.from_teacher(counting_fn, SIZES, names, chunk_rows=7)
+  assert probed == [7] * 5 + [5] and max(SIZES.users, SIZES.items) == 40
+  for table in ("user", "item"):
+    np.testing.assert_array_equal(chunked.tables[table], vectors.tables[table])
   for batch in batches:
     live = teacher_fn(batch)
     ours = vectors(student.cast_ids(batch))  # as the student's int32 batches give them

@@ -260,6 +260,10 @@ class StudentConfig(Section):
   # 0.8221 / 0.7858 against 0.8209 / 0.7845. Mean gain +0.0007 / +0.0010 over three
   # seeds, within their spread, so off.
   attribute_dots: bool = False
+  # The user's attributes mapped into the item space (a Dense per attribute, summed) and
+  # dotted with the item's id vector, beside and into the tower like the dots above: the
+  # attribute x item-id products of the teacher's cross layers, a new user's own vector.
+  attribute_vector_dot: bool = False
   # The teacher's wide inputs (like-rate, count, user and item biases) into the logit.
   # Measured (eval split, embedding_dim 12, 50% sparsity): 0.8241 with, 0.8256 without.
   # At 1e6 (the student alone on one 1e6 run's teacher, test split, int8 AUC / GAUC):
@@ -313,7 +317,8 @@ class DistillationConfig(Section):
   # bench-scale of 2026-12-02); looked up per batch from the teacher's tables
   # (models.distillation.TeacherVectors) the student alone on the 1e6 run's teacher
   # trained to the same model with a peak of 2.6 GB instead of 4.0, in 289 s against
-  # 251 and 285 s (two runs).
+  # 251 and 285 s (two runs); in make bench-scale's whole runs since, its peak is 3.6 GB
+  # at 1e6 and 5.0 GB at 3e6.
   hint_weight: float = 1.0
   hints_with_transfer_rows: bool = False
   # The student's user-id dropout (student.user_id_dropout) on its training batches, a
