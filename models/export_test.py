@@ -19,11 +19,13 @@ from models.hparams import StudentConfig
 
 def test_post_training_int8_of_a_float_student_is_full_integer():
   keras.utils.set_random_seed(0)
-  # Every branch on: bilinear dots and the user-attribute x item-attribute dots, beside and
-  # into the tower, wide inputs with their bias tables.
+  # Every branch on: bilinear dots, the user-attribute x item-attribute dots and the
+  # attribute vector's dot with the item, beside and into the tower, wide inputs with their
+  # bias tables.
   model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
                                               dots_into_tower=True, wide_inputs=True,
-                                              bilinear_dots=True, attribute_dots=True),
+                                              bilinear_dots=True, attribute_dots=True,
+                                              attribute_vector_dot=True),
                                 SIZES, seed=0)
   batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
              for b, _ in _random_batches(20, 1, seed=1)]

@@ -68,6 +68,14 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
       for item_key in ITEM_ATTRIBUTES:
         name = f"{user_key}_{item_key}"
         dots[name] = RowDot(name=f"{name}_dot")([flat[user_key], flat[item_key]])
+  if config.attribute_vector_dot:
+    # A new user's own vector: the user's attributes mapped into the item space (one Dense
+    # per attribute, summed) and dotted with the item's vector, the attribute x item-id
+    # products the teacher's cross layers form (the OOV user's id vector is one for all).
+    attributes = _sum_of_dense({key: parts[key] for key in USER_ATTRIBUTES},
+                               vectors["item"].shape[-1], "attribute_vector")
+    dots["attribute_vector"] = RowDot(name="attribute_vector_dot_item")(
+        [attributes, vectors["item"]])
   first = dict(parts)
   if config.dots_into_tower:
     # The dots reach the tower too, through their own weights.
