@@ -263,9 +263,10 @@ class StudentConfig(Section):
   # The user's attributes mapped into the item space (a Dense per attribute, summed) and
   # dotted with the item's id vector, beside and into the tower like the dots above: the
   # attribute x item-id products of the teacher's cross layers, a new user's own vector.
-  # Measured at 1e6 (the student alone on the 2026-12-02 bench-scale run's teacher, seed
-  # 42, test split, int8 AUC / GAUC / new users' GAUC): 0.8179 / 0.7825 / 0.6215 against
-  # 0.8199 / 0.7829 / 0.6215 without (seed 43 without: 0.8195 / 0.7828 / 0.6227). Off.
+  # Measured at 1e6 (the student alone on the 2026-12-02 bench-scale run's teacher, test
+  # split, int8 AUC / GAUC / new users' GAUC): seed 42 0.8179 / 0.7825 / 0.6215 against
+  # 0.8199 / 0.7829 / 0.6215 without, seed 43 0.8190 / 0.7831 / 0.6238 against 0.8195 /
+  # 0.7828 / 0.6227. Off.
   attribute_vector_dot: bool = False
   # The teacher's wide inputs (like-rate, count, user and item biases) into the logit.
   # Measured (eval split, embedding_dim 12, 50% sparsity): 0.8241 with, 0.8256 without.
