@@ -96,6 +96,11 @@ def test_student_branches_add_exactly_their_weights():
   assert {"user_age_xf_genres_dot", "user_gender_xf_item_year_xf_dot"} <= {
       layer.name for layer in attributes.layers}
   assert attributes.count_params() - into.count_params() == 6 * (2 + 16)
+  # The attribute vector: a 4 -> 8 Dense per user attribute (one bias), and its dot with the
+  # item a 1 -> 1 Dense with bias beside the tower and a 1 x 16 kernel into it.
+  vector = build(dots_into_tower=True, wide_inputs=False, attribute_vector_dot=True)
+  assert "attribute_vector_dot_item" in {layer.name for layer in vector.layers}
+  assert vector.count_params() - into.count_params() == 3 * 4 * 8 + 8 + 2 + 16
 
 
 def test_bilinear_dots_start_as_the_plain_dots():

@@ -41,3 +41,11 @@ def checkpoint_shapes(serving_dir: str):
   shapes = dict(tf.train.list_variables(os.path.join(serving_dir, "variables", "variables")))
   del shapes["_CHECKPOINTABLE_OBJECT_GRAPH"]
   return shapes
+
+
+def checkpoint_values(serving_dir: str):
+  """{checkpoint key: value} of the tensors a SavedModel's variables hold (the keys of
+  `checkpoint_shapes`)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(os.path.join(serving_dir, "variables", "variables"))
+  return {key: reader.get_tensor(key) for key in checkpoint_shapes(serving_dir)}

@@ -186,10 +186,9 @@ def test_training_does_not_depend_on_the_order_the_train_rows_were_written_in(
   model, _ = run_teacher_executor(tiny_teacher_config, tmp_path / "teacher", examples)
 
   def weights(artifact):
-    reader = tf.train.load_checkpoint(os.path.join(
-        path_utils.serving_model_dir(artifact.uri), "variables", "variables"))
-    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
-            if not key.startswith(("keras_api/metrics/", "_CHECKPOINTABLE"))}
+    values = saved_model_check.checkpoint_values(path_utils.serving_model_dir(artifact.uri))
+    return {key: value for key, value in values.items()
+            if not key.startswith("keras_api/metrics/")}
 
   expected, got = weights(trained_teacher[0]), weights(model)
   assert sorted(got) == sorted(expected)
