@@ -145,36 +145,58 @@ def test_prunes_to_target_sparsity_and_qat_keeps_it():
 
 
 def _step(sparsity, auc, gauc):
-  return {"sparsity": sparsity, "eval_auc": auc, "eval_gauc_known_users": gauc}
+  return {"sparsity": sparsity, "eval_auc": auc, "eval_gauc": gauc}
+
+
+def _reference(auc, gauc):
+  return {"eval_auc": auc, "eval_gauc": gauc}
 
 
 CURVE = [_step(0.5, 0.840, 0.810), _step(0.7, 0.838, 0.809), _step(0.8, 0.834, 0.806),
          _step(0.9, 0.820, 0.790)]
+TEACHER = _reference(0.841, 0.811)
 
 
 def test_budget_keeps_the_sparsest_step_within_the_drop():
   # Teacher 0.841 / 0.811, budget 0.005: 0.5 and 0.7 are within, 0.8 is not -> 0.7.
-  index, decision = distillation.choose_step(CURVE, 0.841, 0.811, max_drop=0.005)
-  assert index == 1 and decision.startswith("sparsity 0.70: the sparsest step within 0.005")
+  index, decision = distillation.choose_step(CURVE, TEACHER, max_drop=0.005)
+  assert index == 1
+  assert decision == ("sparsity 0.70: the sparsest step within 0.005 of the teacher's eval AUC "
+                      "0.8410 and GAUC 0.8110")
   # A wider budget reaches 0.8; a step within budget after one outside it still counts.
-  assert distillation.choose_step(CURVE, 0.841, 0.811, 0.0071)[0] == 2
+  assert distillation.choose_step(CURVE, TEACHER, 0.0071)[0] == 2
   bumpy = [CURVE[0], _step(0.7, 0.80, 0.80), _step(0.8, 0.839, 0.810)]
-  assert distillation.choose_step(bumpy, 0.841, 0.811, 0.005)[0] == 2
+  assert distillation.choose_step(bumpy, TEACHER, 0.005)[0] == 2
 
 
 def test_budget_judges_gauc_too():
   # 0.8 is within on AUC (0.838) but 0.009 below the teacher's GAUC.
   curve = [_step(0.5, 0.840, 0.810), _step(0.8, 0.838, 0.802)]
-  assert distillation.choose_step(curve, 0.841, 0.811, 0.005)[0] == 0
-  # A teacher summary without GAUC (NaN) is judged on AUC alone.
-  assert distillation.choose_step(curve, 0.841, float("nan"), 0.005)[0] == 1
+  assert distillation.choose_step(curve, TEACHER, 0.005)[0] == 0
+  # A GAUC that cannot be measured (NaN: no user with both labels) is not checked.
+  assert distillation.choose_step(curve, _reference(0.841, float("nan")), 0.005)[0] == 1
 
 
 def test_budget_falls_back_to_the_densest_step_and_says_so():
-  index, decision = distillation.choose_step(CURVE, 0.9, 0.9, max_drop=0.005)
+  index, decision = distillation.choose_step(CURVE, _reference(0.9, 0.9), max_drop=0.005)
   assert index == 0
-  assert decision == ("no step within 0.005 of the teacher's eval AUC 0.9000 and GAUC "
-                      "0.9000 (best step AUC 0.8400): kept the densest, sparsity 0.50")
+  assert decision == ("no step within 0.005 of the teacher's eval AUC 0.9000 and GAUC 0.9000 "
+                      "(best step AUC 0.8400): kept the densest, sparsity 0.50")
+
+
+def test_eval_rows_group_every_user_by_raw_id():
+  # Two new users share the OOV index in transformed examples; raw ids keep them apart.
+  rows = distillation.EvalRows({"user_id_xf": np.array([9, 9, 9, 9])}, [1, 0, 1, 0],
+                               [b"a", b"a", b"b", b"b"], batch_size=3)
+  # User a ranks its like first, user b last: GAUC (1 + 0) / 2; pooled, 3 of 4 pairs.
+  figures = rows.figures(np.array([0.9, 0.1, 0.2, 0.8]))
+  assert figures == {"eval_auc": 0.75, "eval_gauc": 0.5}
+  assert rows.figures(np.array([0.9, 0.1, 0.8, 0.2]))["eval_gauc"] == 1.0
+  # logits(): every row, in order, through batches of batch_size.
+  np.testing.assert_array_equal(
+      rows.logits(lambda batch: tf.cast(batch["user_id_xf"], tf.float32) * 2), [18.0] * 4)
+  with pytest.raises(ValueError, match="user_id_xf has 3 rows, the labels 4"):
+    distillation.EvalRows({"user_id_xf": np.zeros(3)}, [1, 0, 1, 0], list("aabb"))
 
 
 def test_hint_loss_is_zero_when_vectors_match_and_positive_otherwise():
@@ -321,34 +343,39 @@ def test_teacher_vectors_refuse_a_teacher_whose_vectors_are_not_its_tables():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("full_curve, tried, chosen", [(False, 2, 0), (True, 3, 2)])
-def test_search_stops_at_the_first_step_outside_the_budget(monkeypatch, tmp_path, full_curve,
-                                                            tried, chosen):
-  # A stub scorer sets the curve (this tests the search, not the model): steps 0.3 and 0.7
-  # are within 0.005 of the teacher's 0.841 / 0.811, step 0.5 is not.
-  figures = iter([(0.840, 0.810), (0.820, 0.800), (0.839, 0.809)])
-
-  def eval_metrics(auc, gauc):
-    return metrics.EvalMetrics(auc=auc, log_loss=0.5, rows=10, known_user_rows=10,
-                               auc_known_users=auc, auc_unknown_users=float("nan"),
-                               gauc_known_users=gauc)
-
-  monkeypatch.setattr(distillation, "evaluate_packed",
-                      lambda model, evaluation, user_oov_id: eval_metrics(*next(figures)))
+@pytest.mark.parametrize("full_curve, dense_auc, tried, chosen, untried", [
+    (False, 0.841, 3, 1, "0.7 not tried (the step before"),
+    (True, 0.841, 4, 3, None),
+    (False, 0.830, 1, 0, "0.3, 0.5, 0.7 not tried (the dense student")])
+def test_search_stops_at_the_first_step_outside_the_budget(tmp_path, full_curve, dense_auc,
+                                                            tried, chosen, untried):
+  # A stub scorer sets the curve (this tests the search, not the model): the dense student
+  # (dense_auc), then steps 0.3 and 0.7 are within 0.005 of the teacher's 0.841 / 0.811,
+  # step 0.5 is not.
+  figures = iter([(dense_auc, 0.811), (0.840, 0.810), (0.820, 0.800), (0.839, 0.809)])
   data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
                   count=4)
   config = DistillationConfig(sparsity_steps=(0.3, 0.5, 0.7), pruning_ramp_epochs=1,
                               pruning_epochs=1, full_curve=full_curve)
-  model, report = distillation.prune_to_budget(_student(), data, data, config, str(tmp_path),
-                                               steps_per_epoch=4,
-                                               reference=eval_metrics(0.841, 0.811),
-                                               user_oov_id=SIZES.user_oov_id)
+  dense = _student()
+  dense_weights = dense.get_weights()
+  model, report = distillation.prune_to_budget(
+      dense, data, data, config, str(tmp_path), steps_per_epoch=4,
+      reference=_reference(0.841, 0.811), figures=lambda model: _reference(*next(figures)))
   assert len(report["curve"]) == tried and report["chosen_step"] == chosen
-  assert report["target"] == (0.3, 0.5, 0.7)[chosen]
-  assert ("0.7 not tried" in report["decision"]) == (not full_curve), report["decision"]
+  assert [step["target"] for step in report["curve"]] == [0.0, 0.3, 0.5, 0.7][:tried]
+  assert report["target"] == (0.0, 0.3, 0.5, 0.7)[chosen]
+  if untried is None:
+    assert "not tried" not in report["decision"], report["decision"]
+  else:
+    assert untried in report["decision"], report["decision"]
   # The kept weights are the chosen step's: its sparsity, measured on the model returned.
   measured = distillation.sparsity_report(distillation.kernel_weights(model))["overall"]
   assert measured == pytest.approx(report["curve"][chosen]["sparsity"])
+  assert report["curve"][0]["sparsity"] == 0.0
+  if chosen == 0:  # kept dense: the student as it came
+    for kept, before in zip(model.get_weights(), dense_weights):
+      np.testing.assert_array_equal(kept, before)
 
 
 @pytest.mark.slow

@@ -388,9 +388,10 @@ def _size_lines(summary: Dict, drawer: _Charts) -> List[str]:
     baseline = ("A matrix-factorization baseline is not part of a run: `make bench` trains "
                 "one on the same split and reports it beside the teacher and the students "
                 "in `benchmarks/results.md`.")
+  tried = sum(1 for step in curve if step.get("target"))  # the curve starts dense (target 0)
   lines += [f"Left, the eval split: the teacher, the float and the int8 student, and the "
-            f"pruning steps of the student ({len(curve)} tried), each converted to int8 TFLite "
-            f"for its size, with its eval AUC before quantization-aware training. Right, the "
+            f"student dense and at each pruning step tried ({tried}), each converted to int8 "
+            f"TFLite for its size, with its eval AUC before quantization-aware training. Right, the "
             f"test split: the gate's AUC of the three models. Filled markers: bytes; hollow: "
             f"gzipped bytes (what pruning saves shows there). {baseline}", ""]
   figures = _test_figures(summary)
@@ -408,10 +409,10 @@ def _size_lines(summary: Dict, drawer: _Charts) -> List[str]:
            for s in curve]
   if curve:
     lines += _table(
-        ["step", "target sparsity", "sparsity", "eval AUC", "eval GAUC known users",
-         "int8 bytes", "int8 gzipped bytes", "epochs", "chosen"],
+        ["step", "target sparsity", "sparsity", "eval AUC", "eval GAUC", "int8 bytes",
+         "int8 gzipped bytes", "epochs", "chosen"],
         [[index, _number(s.get("target"), "{:.2f}"), _number(s.get("sparsity"), "{:.3f}"),
-          _number(s.get("eval_auc"), "{:.4f}"), _number(s.get("eval_gauc_known_users"), "{:.4f}"),
+          _number(s.get("eval_auc"), "{:.4f}"), _number(s.get("eval_gauc"), "{:.4f}"),
           _number(s.get("int8_bytes")), _number(s.get("int8_gzipped_bytes")),
           _number(s.get("epochs")), "yes" if s.get("chosen") else ""]
          for index, s in enumerate(curve)], "rrrrrrrrl") + [""]

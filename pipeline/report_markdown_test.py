@@ -90,9 +90,9 @@ def _summary():
           "eval": np.array([_stamp("2019-04-02 10:00")]),
           "test": np.array([_stamp("2019-06-01 12:00")])}),
       "compression": {"curve": [
-          {"target": 0.5, "sparsity": 0.49998, "eval_auc": 0.8363, "eval_gauc_known_users": 0.8414,
+          {"target": 0.5, "sparsity": 0.49998, "eval_auc": 0.8363, "eval_gauc": 0.8414,
            "int8_bytes": 79776, "int8_gzipped_bytes": 44980, "epochs": 10, "chosen": True},
-          {"target": 0.6, "sparsity": 0.6001, "eval_auc": 0.8301, "eval_gauc_known_users": 0.8350,
+          {"target": 0.6, "sparsity": 0.6001, "eval_auc": 0.8301,
            "int8_bytes": 79100, "int8_gzipped_bytes": 40100, "epochs": 8, "chosen": False}],
                       "decision": "kept the densest, sparsity 0.50"},
       "scores": {"split_rows": 300, "rows": 300, "every": 1, "labels": labels,
@@ -166,7 +166,7 @@ def test_tables_hold_the_given_numbers(tmp_path):
        "0.8084", "0.8753", "0.5000", "0.8390", "0.6799", "0.6900"]]
   assert _table_rows(text, "step") == [
       ["0", "0.50", "0.500", "0.8363", "0.8414", "79,776", "44,980", "10", "yes"],
-      ["1", "0.60", "0.600", "0.8301", "0.8350", "79,100", "40,100", "8", ""]]
+      ["1", "0.60", "0.600", "0.8301", "-", "79,100", "40,100", "8", ""]]
   assert _section_table(text, "## Gate: thresholds and blessings", "model") == [
       ["student", "auc", "0.8250", "at least 0.6000", "pass"],
       ["int8", "\\|auc - float student auc\\|", "0.0004", "at most 0.0020", "pass"],

@@ -70,11 +70,20 @@ def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
   assert {"user_embedding/embeddings", "item_embedding/embeddings",
           "hidden_0/kernel"} <= set(sparsity.per_layer)
   stages = report.student.stages
-  # Both pruning steps are on the curve with their sizes; the budget kept the sparsest.
+  # The dense student and both pruning steps are on the curve with their sizes; the budget
+  # kept the sparsest.
   curve = stages["prune"]["curve"]
-  assert [step["target"] for step in curve] == [0.5, 0.8]
-  assert abs(curve[0]["sparsity"] - 0.5) < 0.01 and stages["prune"]["chosen_step"] == 1
-  assert curve[1]["int8_gzipped_bytes"] < curve[0]["int8_gzipped_bytes"] < curve[0]["int8_bytes"]
+  assert [step["target"] for step in curve] == [0.0, 0.5, 0.8]
+  assert curve[0]["sparsity"] == 0.0 and abs(curve[1]["sparsity"] - 0.5) < 0.01
+  assert stages["prune"]["chosen_step"] == 2
+  assert (curve[2]["int8_gzipped_bytes"] < curve[1]["int8_gzipped_bytes"]
+          < curve[0]["int8_gzipped_bytes"] < curve[0]["int8_bytes"])
+  assert curve[0]["int8_bytes"] == curve[1]["int8_bytes"]  # zeros are stored as any value
+  assert all(0 < step["eval_auc"] < 1 and 0 < step["eval_gauc"] < 1 for step in curve)
+  # The budget's teacher figures come from the raw eval examples through the Transform
+  # graph; the TeacherTrainer's, from the transformed ones: the same rows, the same AUC.
+  assert stages["prune"]["teacher"]["eval_auc"] == pytest.approx(report.teacher.eval.auc,
+                                                                  abs=1e-6)
   assert stages["qat"]["sparsity"] == pytest.approx(stages["prune"]["sparsity"], abs=1e-6)
 
 
