@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from models import distillation, inputs, metrics, student
+from models import distillation, inputs, student
 from models.dataclass_json import check
 from models.hparams import DistillationConfig, StudentConfig
 
