@@ -803,7 +803,8 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   """KD training to early stop, then budget-driven pruning, then prune-preserving QAT.
 
   config: models.hparams.DistillationConfig; reference and figures: the pruning budget's
-  (`prune_to_budget`), the teacher's figures and a function giving a student's;
+  (`prune_to_budget`), the teacher's figures and a function giving a student's (also what
+  the KD stage stops early on when config.early_stopping_metric is "gauc");
   teacher_vectors: the hints' targets (needed when config.hint_weight > 0; pruning and QAT
   train on the logits alone). Returns (final model, stages) where stages records each
   stage's epochs, eval AUC and measured sparsity (and pruning's whole curve).
@@ -818,11 +819,25 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
     trainer = HintDistiller(model, teacher_vectors, config.hint_weight)
   compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature,
                   config.pair_weight)
+  monitor, epoch_figures = "val_auc", None
+  if config.early_stopping_metric == "gauc":
+    if figures is None:
+      raise ValueError("distillation.early_stopping_metric = gauc needs the eval split's "
+                       "figures (figures)")
+    monitor = "val_gauc"
+
+    def epoch_figures():
+      return {"val_gauc": figures(model)["eval_gauc"]}
+
   history, best_epoch = training.fit(trainer, train, evaluation, training_config,
                                      os.path.join(log_dir, "distill"), "student",
-                                     steps_per_pass=steps_per_epoch)
+                                     steps_per_pass=steps_per_epoch,
+                                     epoch_figures=epoch_figures, monitor=monitor)
   stages["distill"] = {"epochs": len(history.history["loss"]), "best_epoch": best_epoch,
+                       "early_stopping_metric": config.early_stopping_metric,
                        "best_eval_auc": float(history.history["val_auc"][best_epoch - 1])}
+  if epoch_figures is not None:
+    stages["distill"]["best_eval_gauc"] = float(history.history["val_gauc"][best_epoch - 1])
   if config.hint_weight > 0:
     stages["distill"]["final_hint_loss"] = float(history.history["hint_loss"][-1])
 

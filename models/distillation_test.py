@@ -10,7 +10,7 @@ import tf_keras as keras
 
 from models import distillation, inputs, student
 from models.dataclass_json import check
-from models.hparams import DistillationConfig, StudentConfig
+from models.hparams import DistillationConfig, StudentConfig, TrainingConfig
 
 SIZES = inputs.InputSizes(users=30, items=40, genres=8, genders=3, occupations=5, age_buckets=8,
                           year_buckets=5, count_buckets=4, history_length=5, max_genres=3,
@@ -669,3 +669,30 @@ def test_saved_model_weights_are_the_models_tables_and_kernels_not_the_optimizer
   assert weights.keys() == expected.keys()  # no bias, no Adam/m or Adam/v slot
   for name, value in expected.items():
     np.testing.assert_array_equal(weights[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_kd_stage_stops_on_the_eval_gauc_when_asked(tmp_path):
+  """early_stopping_metric = "gauc": the KD stage reads the figures function (a stub scorer
+  here: its GAUC peaks at epoch 2, its AUC would not have moved) after every epoch."""
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=4)
+  gaucs = iter([0.70, 0.75, 0.74, 0.73, 0.90])
+  training_config = TrainingConfig(learning_rate=1e-2, early_stopping_patience=2, max_epochs=5)
+  config = DistillationConfig(prune=False, qat=False, hint_weight=0.0,
+                              early_stopping_metric="gauc")
+  model, stages = distillation.distill(
+      _student(), data, data, config, training_config, str(tmp_path), steps_per_epoch=4,
+      reference=None, figures=lambda model: _reference(0.5, next(gaucs)))
+  assert stages["distill"]["epochs"] == 4 and stages["distill"]["best_epoch"] == 2
+  assert stages["distill"]["best_eval_gauc"] == 0.75
+  assert stages["distill"]["early_stopping_metric"] == "gauc"
+  with pytest.raises(ValueError, match="early_stopping_metric = gauc needs"):
+    distillation.distill(_student(), data, data, config, training_config, str(tmp_path),
+                         steps_per_epoch=4, reference=None, figures=None)
+  # On "auc" (the default) the figures are not read.
+  auc_config = DistillationConfig(prune=False, qat=False, hint_weight=0.0)
+  _, auc_stages = distillation.distill(_student(), data, data, auc_config, training_config,
+                                       str(tmp_path), steps_per_epoch=4, reference=None,
+                                       figures=None)
+  assert "best_eval_gauc" not in auc_stages["distill"]

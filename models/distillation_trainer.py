@@ -219,19 +219,19 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     return {"int8_bytes": len(converted),
             "int8_gzipped_bytes": len(gzip.compress(converted, compresslevel=9, mtime=0))}
 
-  # The pruning budget judges the eval split as the gate judges the test split: raw rows
-  # through the Transform graph, GAUC over every user (new ones too), the teacher's figures
-  # on the same rows as the reference.
-  budget_reference, budget_figures = None, None
-  if distillation_config.prune:
+  # The pruning budget, and the KD stage's early stopping on GAUC, judge the eval split as
+  # the gate judges the test split: raw rows through the Transform graph, GAUC over every
+  # user (new ones too); the budget's reference is the teacher's figures on the same rows.
+  budget_reference, eval_figures = None, None
+  if distillation_config.prune or distillation_config.early_stopping_metric == "gauc":
     eval_rows = distillation.EvalRows.from_records(
         inputs.read_records(inputs.split_files(raw_examples_uri, "eval")), tft_output)
     budget_reference = eval_rows.figures(
         eval_rows.logits(lambda batch: teacher_fn(batch)["logit"]))
-    logging.info("DistillationTrainer: the pruning budget's reference, the teacher on %d raw "
-                 "eval rows: %s", len(eval_rows.labels), budget_reference)
+    logging.info("DistillationTrainer: the teacher on %d raw eval rows (the pruning "
+                 "budget's reference): %s", len(eval_rows.labels), budget_reference)
 
-    def budget_figures(candidate):
+    def eval_figures(candidate):
       return eval_rows.student_figures(candidate, student.cast_ids)
 
   # The training section as applied to this split: its batch size and learning rate.
@@ -239,7 +239,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
                                 learning_rate=learning_rate)
   model, stages = distillation.distill(model, train, evaluation, distillation_config,
                                        applied, log_dir, steps_per_epoch,
-                                       reference=budget_reference, figures=budget_figures,
+                                       reference=budget_reference, figures=eval_figures,
                                        measure=measure, teacher_vectors=teacher_vectors)
   stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate,
                            train_rows=labelled_rows, transfer_rows=train_rows - labelled_rows,

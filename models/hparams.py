@@ -12,6 +12,7 @@ from models.dataclass_json import Section, knob
 
 TEACHER_ARCHITECTURES = ("dcn", "mf")
 PRUNED_LAYER_CHOICES = ("all", "embeddings")  # models.distillation.PRUNED_LAYERS
+EARLY_STOPPING_METRICS = ("auc", "gauc")
 
 
 @dataclasses.dataclass
@@ -204,6 +205,10 @@ def _student_training() -> TrainingConfig:
   # The teacher's learning-rate decay (x0.3 after two epochs under +0.0005) stays off here:
   # it lifted the distillation stage's best eval AUC at 1e6 (0.8750 vs 0.8733) but cost
   # 0.0035 at 1e5 (0.8342 vs 0.8377), where the student still gains slowly for 50 epochs.
+  # Tried again at 1e6 with the 200-step epochs below (the student alone on the 2026-12-03
+  # 1e6 run's teacher, test int8 AUC / GAUC, kept dense by the budget): seed 43, whose
+  # dense stage stops at epoch 19, 0.8200 / 0.7838 against 0.8189 / 0.7824; seed 42
+  # 0.8183 / 0.7813 against 0.8219 / 0.7891. Still off.
   # An epoch is at most 200 steps of the dense stage, ~410k rows at 2048 as the teacher's
   # 800 at 512: on 1e6 interactions (386 steps a pass) the patience of six epochs is three
   # passes, not six, while on 1e5 (155 steps a pass) nothing changes. On the 1e6 run's data
@@ -300,6 +305,22 @@ class DistillationConfig(Section):
   # gain, 0.0008, is under the seeds' spread, so 0.3 stays.
   alpha: float = 0.3
   temperature: float = 3.0
+  # What the dense KD stage stops early on (student.training's patience and min_delta):
+  # "auc", Keras' eval AUC on the transformed eval split; "gauc", the eval split's GAUC over
+  # every user grouped by raw id, as the gate and the pruning budget judge it
+  # (models.distillation.EvalRows, scored after each epoch). An epoch's AUC can stall while
+  # its GAUC still rises: at 1e6 interactions seed 43's stage stopped on AUC at epoch 19
+  # (best 13), 0.0059 below the teacher's eval GAUC, and its int8 GAUC missed the gate by
+  # 0.0007. Students alone on the 2026-12-03 runs' teachers, test int8 AUC / GAUC, "gauc"
+  # against "auc": at 1e6 (teacher 0.8246 / 0.7931) seed 43 0.8213 / 0.7865 (36 epochs)
+  # against 0.8189 / 0.7824 (19), seed 42 0.8217 / 0.7875 (38; then pruned to 50%) against
+  # 0.8219 / 0.7891 (48; dense), seed 44 the same model (0.8210 / 0.7861); at 1e5 (teacher
+  # 0.8285 / 0.8124) seed 42 0.8257 / 0.8084 against 0.8269 / 0.8112, seed 43 0.8270 /
+  # 0.8108 against 0.8281 / 0.8118, seed 44 the same model (0.8266 / 0.8097). Means:
+  # at 1e6 +0.0007 / +0.0008 (and every seed within the gate's 0.01, the worst GAUC -0.0070
+  # instead of -0.0107), at 1e5 -0.0008 / -0.0013 (on 10k eval rows a GAUC over 2,000
+  # users is the noisier figure to stop on). No gain beyond the seeds' spread, so "auc".
+  early_stopping_metric: str = "auc"
   # Feature-level distillation (hints) while the dense student trains: adds
   # hint_weight * the squared distance, relative to the teacher vectors' squared norm,
   # between the student's user, item and history vectors, each through a learned Dense
@@ -443,6 +464,9 @@ class DistillationConfig(Section):
     if self.pruning_early_stopping_patience < 1:
       raise ValueError(f"{knob(where, 'pruning_early_stopping_patience')} must be >= 1, got "
                        f"{self.pruning_early_stopping_patience}")
+    if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+      raise ValueError(f"{knob(where, 'early_stopping_metric')} must be one of "
+                       f"{', '.join(EARLY_STOPPING_METRICS)}, got {self.early_stopping_metric!r}")
     if self.pruned_layers not in PRUNED_LAYER_CHOICES:
       raise ValueError(f"{knob(where, 'pruned_layers')} must be one of "
                        f"{', '.join(PRUNED_LAYER_CHOICES)}, got {self.pruned_layers!r}")

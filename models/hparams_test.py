@@ -65,6 +65,14 @@ def test_transfer_rows_are_refused_by_name_without_distillation():
     DistillationConfig(transfer_copies=-1).validate("distillation")
 
 
+def test_early_stopping_metric_is_auc_or_gauc():
+  for metric in ("auc", "gauc"):
+    DistillationConfig(early_stopping_metric=metric).validate("distillation")
+  with pytest.raises(ValueError, match="distillation.early_stopping_metric must be one of "
+                                       "auc, gauc, got 'ndcg'"):
+    DistillationConfig(early_stopping_metric="ndcg").validate("distillation")
+
+
 def test_pair_weight_needs_exactly_one_transfer_copy():
   DistillationConfig(pair_weight=1.0, transfer_copies=1).validate("distillation")
   for copies in (0, 2):

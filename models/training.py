@@ -1,7 +1,8 @@
-"""The training loop shared by teacher and student: early stopping on eval AUC, TensorBoard."""
+"""The training loop shared by teacher and student: early stopping on eval AUC (or another
+eval figure), TensorBoard."""
 
 import logging
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +42,21 @@ class EpochLog(keras.callbacks.Callback):
                  ", ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items())))
 
 
+class EpochFigures(keras.callbacks.Callback):
+  """Adds figures(), {name: value}, to each epoch's logs. Keras hands one logs dict to
+  every callback in turn and to the History last, so the callbacks after this one, and the
+  history, see them."""
+
+  def __init__(self, figures: Callable[[], Dict[str, float]]):
+    super().__init__()
+    self._figures = figures
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is None:
+      raise ValueError("EpochFigures: Keras gave no logs to add the epoch's figures to")
+    logs.update(self._figures())
+
+
 def compile_model(model: keras.Model, learning_rate: float,
                   loss: Optional[keras.losses.Loss] = None) -> None:
   model.compile(optimizer=keras.optimizers.Adam(learning_rate),
@@ -50,16 +66,21 @@ def compile_model(model: keras.Model, learning_rate: float,
 
 def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
         training_config, log_dir: str, name: str, max_epochs: Optional[int] = None,
-        steps_per_pass: Optional[int] = None) -> Tuple[keras.callbacks.History, int]:
-  """Fits until eval AUC stops improving for `early_stopping_patience` epochs.
+        steps_per_pass: Optional[int] = None,
+        epoch_figures: Optional[Callable[[], Dict[str, float]]] = None,
+        monitor: str = "val_auc") -> Tuple[keras.callbacks.History, int]:
+  """Fits until the eval figure `monitor` (Keras' val_auc by default) stops improving for
+  `early_stopping_patience` epochs.
 
-  The weights of the best epoch are restored: the last one whose eval AUC beat the best
+  The weights of the best epoch are restored: the last one whose figure beat the best
   before it by more than `early_stopping_min_delta` (not always the highest). With
-  `lr_decay_factor` the learning rate drops on an eval AUC plateau. TensorBoard logs go
-  to `log_dir`. Returns the Keras history and the restored epoch (1-based).
+  `lr_decay_factor` the learning rate drops on a plateau of the same figure. TensorBoard
+  logs go to `log_dir`. Returns the Keras history and the restored epoch (1-based).
 
   steps_per_pass: batches in one pass over `train`; with `max_steps_per_epoch` a longer
   pass is cut into several epochs (`train` is repeated, reshuffled every pass).
+  epoch_figures: called after each epoch's evaluation; its {name: value} join the epoch's
+  logs (and the history) before early stopping reads them, so `monitor` may name one.
   """
   steps_per_epoch = (training_config.steps_per_epoch(steps_per_pass)
                      if steps_per_pass else None)
@@ -67,7 +88,7 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
     logging.info("%s: %d steps a pass over the train split, an epoch (an evaluation) "
                  "every %d", name, steps_per_pass, steps_per_epoch)
     train = train.repeat()
-  stopper = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+  stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
                                           patience=training_config.early_stopping_patience,
                                           min_delta=training_config.early_stopping_min_delta,
                                           restore_best_weights=True)
@@ -75,9 +96,11 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
                EpochLog(name)]
   if training_config.lr_decay_factor:
     callbacks.insert(0, keras.callbacks.ReduceLROnPlateau(
-        monitor="val_auc", mode="max", factor=training_config.lr_decay_factor,
+        monitor=monitor, mode="max", factor=training_config.lr_decay_factor,
         patience=training_config.lr_decay_patience,
         min_delta=training_config.lr_decay_min_delta, verbose=0))
+  if epoch_figures is not None:
+    callbacks.insert(0, EpochFigures(epoch_figures))  # first: the others read its figures
   history = model.fit(train, validation_data=evaluation, steps_per_epoch=steps_per_epoch,
                       epochs=max_epochs or training_config.max_epochs,
                       callbacks=callbacks, verbose=0)

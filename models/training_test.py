@@ -25,17 +25,24 @@ def test_autograph_leaves_tf_keras_alone_and_converts_our_code():
              for rule in config.CONVERSION_RULES) == 1
 
 
-def _flat_auc_fit(tmp_path, training_config, epochs=6):
-  """Fits a model whose eval AUC cannot move (the eval features are all equal)."""
+def _flat_auc_model(learning_rate):
+  """(model, train, evaluation): a model whose eval AUC cannot move (the eval features are
+  all equal)."""
   keras.utils.set_random_seed(0)
   model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-  training.compile_model(model, training_config.learning_rate)
+  training.compile_model(model, learning_rate)
   rng = np.random.default_rng(0)
   train = tf.data.Dataset.from_tensor_slices(
       (rng.normal(size=(64, 1)).astype("float32"), rng.integers(0, 2, (64, 1)).astype("float32"))
   ).batch(16)
   evaluation = tf.data.Dataset.from_tensor_slices(
       (np.ones((32, 1), "float32"), np.tile([[0.0], [1.0]], (16, 1)).astype("float32"))).batch(16)
+  return model, train, evaluation
+
+
+def _flat_auc_fit(tmp_path, training_config, epochs=6):
+  """Fits _flat_auc_model's model."""
+  model, train, evaluation = _flat_auc_model(training_config.learning_rate)
   history, best_epoch = training.fit(model, train, evaluation, training_config,
                                      str(tmp_path), "test", max_epochs=epochs)
   assert best_epoch == 1  # nothing ever beat the first epoch
@@ -81,3 +88,26 @@ def test_a_pass_longer_than_max_steps_per_epoch_is_cut_into_epochs(tmp_path):
                             max_epochs=5, steps_per_pass=4)
   assert len(history.history["loss"]) == 5
   assert seen == [2, 4, 6, 8, 10]  # 2 steps an epoch, 10 steps: 2.5 passes
+
+
+def test_early_stopping_reads_the_epoch_figures_and_restores_that_epochs_weights(tmp_path):
+  """A scripted val_gauc (the model's own val_auc cannot move: its eval features are all
+  equal): the best is epoch 3, after which two epochs without a gain stop the fit
+  (patience 2), and the weights restored are those the figures saw at the end of epoch 3."""
+  model, train, evaluation = _flat_auc_model(1e-2)
+  scripted = iter([0.60, 0.70, 0.72, 0.71, 0.72, 0.90])
+  seen = []
+
+  def figures():
+    seen.append([w.copy() for w in model.get_weights()])
+    return {"val_gauc": next(scripted)}
+
+  config = TrainingConfig(learning_rate=1e-2, early_stopping_patience=2)
+  history, best_epoch = training.fit(model, train, evaluation, config, str(tmp_path), "test",
+                                     max_epochs=6, epoch_figures=figures, monitor="val_gauc")
+  assert history.history["val_gauc"] == [0.60, 0.70, 0.72, 0.71, 0.72]
+  assert history.history["val_auc"] == [0.5] * 5  # on val_auc it would have kept epoch 1
+  assert best_epoch == 3
+  for restored, at_best, at_last in zip(model.get_weights(), seen[2], seen[4]):
+    np.testing.assert_array_equal(restored, at_best)
+    assert not np.array_equal(at_best, at_last)

@@ -11,7 +11,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.utils import path_utils
 
-from models import distillation, distillation_trainer, export, features, inputs, metrics
+from models import (distillation, distillation_trainer, export, features, inputs,
+                    int8_evaluation, metrics)
 from models.hparams import DistillationConfig, StudentConfig, TrainingConfig
 from models.teacher_trainer import TeacherSummary
 from tests import saved_model_check
@@ -292,24 +293,38 @@ def test_same_seed_gives_the_same_student_whatever_ran_before(transformed_data, 
   """
   teacher_dir = trained_teacher[0].uri
   student_config = StudentConfig(training=TrainingConfig(
-      max_epochs=2, early_stopping_patience=2, batch_size=256))
-  # Cold-start targets on: the user-id dropout drawn on the batches is seeded too.
+      max_epochs=3, early_stopping_patience=3, batch_size=256))
+  # Cold-start targets on: the user-id dropout drawn on the batches is seeded too. Early
+  # stopping on the eval GAUC of every user, which needs the raw eval rows without pruning.
   kd_config = DistillationConfig(prune=False, qat=False, representative_examples=100,
-                                 fidelity_rows=500, warmup_examples=4, cold_start_targets=True)
-  weights = []
+                                 fidelity_rows=500, warmup_examples=4, cold_start_targets=True,
+                                 early_stopping_metric="gauc")
+  weights, reports = [], []
   for attempt in range(2):
     tf.random.set_seed(1000 + attempt)  # what ran before must not matter
     folder = tmp_path / str(attempt)
-    distillation_trainer.run(
+    reports.append(distillation_trainer.run(
         transformed_data.transformed_examples.uri, transformed_data.raw_examples.uri,
         transformed_data.transform_graph.uri, path_utils.serving_model_dir(teacher_dir),
         TeacherSummary.read(teacher_dir), student_config, kd_config,
         transformed_data.transform_config, serving_dir=str(folder / "model"),
-        mobile_dir=str(folder / "mobile"), log_dir=str(folder / "logs"))
+        mobile_dir=str(folder / "mobile"), log_dir=str(folder / "logs")))
     weights.append(distillation.saved_model_weights(str(folder / "model")))
   assert weights[0].keys() == weights[1].keys()
   for name, value in weights[0].items():
     np.testing.assert_array_equal(value, weights[1][name], err_msg=name)
+  # The GAUC the stage stopped on is the exported student's (the best epoch's weights,
+  # restored) on the raw eval rows, scored by another path: its serving_default signature
+  # and the gate's GAUC over raw user ids.
+  distill = reports[0].student.stages["distill"]
+  assert distill["early_stopping_metric"] == "gauc"
+  records = _raw_eval_records(transformed_data, 100_000)
+  rows = export.parse_raw_rows(records)
+  scores = int8_evaluation.score_saved_model(str(tmp_path / "0" / "model"), records)
+  expected = metrics.gauc(np.array([row[features.LABEL] for row in rows], dtype=np.float64),
+                          np.asarray(scores, dtype=np.float64),
+                          np.array([row[features.USER_ID] for row in rows]))
+  assert distill["best_eval_gauc"] == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("separate_process", [True, False])
