@@ -681,9 +681,9 @@ def test_kd_stage_stops_on_the_eval_gauc_when_asked(tmp_path):
   training_config = TrainingConfig(learning_rate=1e-2, early_stopping_patience=2, max_epochs=5)
   config = DistillationConfig(prune=False, qat=False, hint_weight=0.0,
                               early_stopping_metric="gauc")
-  model, stages = distillation.distill(
+  _, stages = distillation.distill(
       _student(), data, data, config, training_config, str(tmp_path), steps_per_epoch=4,
-      reference=None, figures=lambda model: _reference(0.5, next(gaucs)))
+      reference=None, figures=lambda _: _reference(0.5, next(gaucs)))
   assert stages["distill"]["epochs"] == 4 and stages["distill"]["best_epoch"] == 2
   assert stages["distill"]["best_eval_gauc"] == 0.75
   assert stages["distill"]["early_stopping_metric"] == "gauc"
