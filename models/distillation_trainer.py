@@ -226,10 +226,11 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   if distillation_config.prune or distillation_config.early_stopping_metric == "gauc":
     eval_rows = distillation.EvalRows.from_records(
         inputs.read_records(inputs.split_files(raw_examples_uri, "eval")), tft_output)
-    budget_reference = eval_rows.figures(
-        eval_rows.logits(lambda batch: teacher_fn(batch)["logit"]))
-    logging.info("DistillationTrainer: the teacher on %d raw eval rows (the pruning "
-                 "budget's reference): %s", len(eval_rows.labels), budget_reference)
+    if distillation_config.prune:  # early stopping needs no teacher figures
+      budget_reference = eval_rows.figures(
+          eval_rows.logits(lambda batch: teacher_fn(batch)["logit"]))
+      logging.info("DistillationTrainer: the pruning budget's reference, the teacher on %d "
+                   "raw eval rows: %s", len(eval_rows.labels), budget_reference)
 
     def eval_figures(candidate):
       return eval_rows.student_figures(candidate, student.cast_ids)

@@ -52,9 +52,7 @@ class EpochFigures(keras.callbacks.Callback):
     self._figures = figures
 
   def on_epoch_end(self, epoch, logs=None):
-    if logs is None:
-      raise ValueError("EpochFigures: Keras gave no logs to add the epoch's figures to")
-    logs.update(self._figures())
+    logs.update(self._figures())  # Keras passes a dict, {} when an epoch has no logs
 
 
 def compile_model(model: keras.Model, learning_rate: float,
