@@ -54,6 +54,14 @@ TINY_INTERACTIONS = 6000
 TINY_SEED = 3
 
 
+def pytest_configure(config):  # pylint: disable=unused-argument
+  """Keras' and TF-MOT's code traced without AutoGraph, as the trainers run it
+  (models/autograph_rules.py): the tests' models train as the pipeline's do. A hook, not
+  an autouse session fixture, which would put every test in one xdist group."""
+  from models import autograph_rules  # pylint: disable=g-import-not-at-top
+  autograph_rules.install()
+
+
 @dataclasses.dataclass(frozen=True)
 class TransformedData:
   """A tiny synthetic data set through InteractionsExampleGen and Transform (as artifacts)."""
