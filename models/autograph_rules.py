@@ -18,6 +18,8 @@ constraints.txt); the trainers call it first. Our own layers and functions are s
 converted.
 """
 
+from typing import Optional
+
 LIBRARIES = ("tf_keras", "tensorflow_model_optimization")
 
 
@@ -26,12 +28,19 @@ def install() -> None:
   # pylint: disable=g-import-not-at-top
   from tensorflow.python.autograph.core import config
   # pylint: enable=g-import-not-at-top
-  present = {getattr(rule, "_prefix", None) for rule in config.CONVERSION_RULES
-             if isinstance(rule, config.DoNotConvert)}
+  present = {skipped_package(rule) for rule in config.CONVERSION_RULES}
   missing = [name for name in LIBRARIES if name not in present]
   if missing:
     config.CONVERSION_RULES = tuple(config.CONVERSION_RULES) + tuple(
         config.DoNotConvert(name) for name in missing)
+
+
+def skipped_package(rule) -> Optional[str]:
+  """The package an AutoGraph do-not-convert rule names; None for any other rule."""
+  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.autograph.core import config
+  # pylint: enable=g-import-not-at-top
+  return getattr(rule, "_prefix", None) if isinstance(rule, config.DoNotConvert) else None
 
 
 def converts(function) -> bool:
