@@ -6,7 +6,8 @@ not `tf_keras`, the package Keras 2 moved to (TF_USE_LEGACY_KERAS=1). So each tr
 Keras train, test or predict function parses and transforms the source of Keras' own
 `train_step`, losses, metrics, optimizers and layers, and TF-MOT's pruning and quantization
 wrappers, all written to run unconverted (they are Keras 2.15's and TF-MOT's code, which ran
-so under `keras`). Measured on the default student (2 cores, a fresh process): the first
+so under `keras`). Measured on the default student (2 cores, a fresh process, without any of
+the rules before): the first
 `predict_on_batch` 8.7 s -> 0.3 s, the first `train_on_batch` 14.4 s -> 2.3 s, the first
 epochs of the pruning and QAT stages 20.6 s -> 15.3 s and 11.7 s -> 7.6 s, with the same
 weights bit for bit after KD, pruning and QAT (code that did need AutoGraph, a tensor in a
@@ -14,7 +15,8 @@ Python `if` or `for`, would fail loudly when traced unconverted, not change sile
 
 `install()` adds a do-not-convert rule for each of LIBRARIES to AutoGraph's rule list
 (`tensorflow.python.autograph.core.config`, TensorFlow's own module, as pinned in
-constraints.txt); the trainers call it first. Our own layers and functions are still
+constraints.txt); importing models.training does (it had added the `tf_keras` rule
+alone since 2026-11-30), and the trainers call it first. Our own layers and functions are still
 converted.
 """
 

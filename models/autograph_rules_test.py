@@ -21,12 +21,12 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from models import autograph_rules, layers
 functions = (keras.Model.train_step, pruning_wrapper.PruneLowMagnitude.call, layers.RowDot.call)
 print(*[autograph_rules.converts(f) for f in functions])
-autograph_rules.install()
+from models import training  # installs the rules: every user of the training loop gets them
 print(*[autograph_rules.converts(f) for f in functions])
 """
 
 
-def test_without_the_rules_autograph_converts_tf_keras_and_tfmot():
+def test_without_the_rules_autograph_converts_tf_keras_and_tfmot_and_training_installs_them():
   # A fresh process: conftest has installed the rules in this one.
   result = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True,
                           text=True, check=True,

@@ -8,25 +8,12 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from models import features, metrics
+from models import autograph_rules, features, metrics
 
 
-def skip_autograph_in_tf_keras() -> None:
-  """Keras' own code is traced as written, not rewritten by AutoGraph.
-
-  TensorFlow's AutoGraph leaves modules named `keras` alone (keras is written for
-  tracing) but not `tf_keras`, the Keras 2 that TF-MOT and TFRS need: every fit then
-  parsed and rewrote Keras' loss, metric and training code, 16 s before the first step of
-  each training stage (the student has up to six). Idempotent; run on import.
-  """
-  from tensorflow.python.autograph.core import config  # pylint: disable=g-import-not-at-top
-  rules = tuple(config.CONVERSION_RULES)
-  if not any(isinstance(rule, config.DoNotConvert) and rule._prefix == "tf_keras"  # pylint: disable=protected-access
-             for rule in rules):
-    config.CONVERSION_RULES = (config.DoNotConvert("tf_keras"),) + rules
-
-
-skip_autograph_in_tf_keras()
+# Keras 2's and TF-MOT's own code is traced as written (models/autograph_rules.py): for
+# every user of this module, not only the trainers, which install the rules first too.
+autograph_rules.install()
 
 
 class EpochLog(keras.callbacks.Callback):
