@@ -28,6 +28,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
+# The wrapper prune_low_magnitude returns (not exported by tfmot.sparsity.keras).
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import \
+    PruneLowMagnitude
 
 from models import inputs
 from models.features import HISTORY_INDEX, ITEM_INDEX, USER_INDEX
@@ -412,15 +415,47 @@ PRUNED_LAYERS = {"all": (keras.layers.Embedding, keras.layers.Dense),
                  "embeddings": (keras.layers.Embedding,)}
 
 
+class SteppedPolynomialDecay(tfmot.sparsity.keras.PolynomialDecay):
+  """PolynomialDecay from step 0 whose initial and final sparsity are variables, so one wrapped
+  model, its training step traced once, serves every step of the budget search
+  (`retarget` sets the next step's between fits). The same float32 arithmetic as
+  PolynomialDecay given those sparsities as numbers."""
+
+  def __init__(self, initial_sparsity: float, final_sparsity: float, end_step: int,
+               frequency: int):
+    super().__init__(initial_sparsity, final_sparsity, begin_step=0, end_step=end_step,
+                     frequency=frequency)
+    # PolynomialDecay multiplies by (initial - final), a Python float made float32.
+    self._span = tf.Variable(initial_sparsity - final_sparsity, dtype=tf.float32,
+                             trainable=False, name="pruning_sparsity_span")
+    self._final = tf.Variable(final_sparsity, dtype=tf.float32, trainable=False,
+                              name="pruning_final_sparsity")
+
+  def set_sparsity(self, initial_sparsity: float, final_sparsity: float) -> None:
+    self._validate_sparsity(initial_sparsity, "initial_sparsity")
+    self._validate_sparsity(final_sparsity, "final_sparsity")
+    self.initial_sparsity, self.final_sparsity = initial_sparsity, final_sparsity
+    self._span.assign(initial_sparsity - final_sparsity)
+    self._final.assign(final_sparsity)
+
+  def __call__(self, step):
+    with tf.name_scope("polynomial_decay_pruning_schedule"):
+      done = tf.math.minimum(1.0, tf.math.maximum(0.0, tf.math.divide(
+          tf.dtypes.cast(step - self.begin_step, tf.float32), self.end_step - self.begin_step)))
+      sparsity = tf.math.add(tf.math.multiply(self._span, tf.math.pow(1 - done, self.power)),
+                             self._final, name="sparsity")
+    return (self._should_prune_in_step(step, self.begin_step, self.end_step, self.frequency),
+            sparsity)
+
+
 def prune(model: keras.Model, target_sparsity: float, end_step: int,
           frequency: int, initial_sparsity: float = 0.0, layers: str = "all") -> keras.Model:
   """Wraps the Embedding and Dense layers (PRUNED_LAYERS[layers]) with prune_low_magnitude
-  (PolynomialDecay initial_sparsity -> target over end_step steps)."""
+  (polynomial decay initial_sparsity -> target over end_step steps, SteppedPolynomialDecay:
+  `retarget` readies it for another step)."""
   kinds = PRUNED_LAYERS[layers]
   end_step, frequency = ramp_steps(end_step, frequency)
-  schedule = tfmot.sparsity.keras.PolynomialDecay(
-      initial_sparsity=initial_sparsity, final_sparsity=target_sparsity, begin_step=0,
-      end_step=end_step, frequency=frequency)
+  schedule = SteppedPolynomialDecay(initial_sparsity, target_sparsity, end_step, frequency)
 
   def wrap(layer):
     if isinstance(layer, kinds):
@@ -428,6 +463,30 @@ def prune(model: keras.Model, target_sparsity: float, end_step: int,
     return layer  # reused as is: trained weights carry over
 
   return keras.models.clone_model(model, clone_function=wrap)
+
+
+def retarget(pruned: keras.Model, initial_sparsity: float, target_sparsity: float) -> None:
+  """Readies a model `prune` wrapped and `compile_student` compiled, after a fit, for the next
+  step of a ramp as `prune(strip_pruning(pruned), target_sparsity, ..., initial_sparsity)`
+  and a new compile would, without tracing its training again (10-15 s a step on 2 cores):
+  the schedule's sparsities; each wrapper's masks (all ones), thresholds (zero) and step
+  (-1, before the first) as `prune` builds them; the optimizer's iterations and slots at
+  zero, as a new one starts. The weights, masked by the last fit, carry over."""
+  wrappers = [layer for layer in pruned.layers if isinstance(layer, PruneLowMagnitude)]
+  if not wrappers:
+    raise ValueError(f"retarget: {pruned.name} has no layer wrapped by prune()")
+  for schedule in {id(w.pruning_schedule): w.pruning_schedule for w in wrappers}.values():
+    if not isinstance(schedule, SteppedPolynomialDecay):
+      raise ValueError(f"retarget: a {type(schedule).__name__} schedule; prune() builds "
+                       f"SteppedPolynomialDecay")
+    schedule.set_sparsity(initial_sparsity, target_sparsity)
+  for wrapper in wrappers:
+    for _, mask, threshold in wrapper.pruning_vars:
+      mask.assign(tf.ones_like(mask))
+      threshold.assign(tf.zeros_like(threshold))
+    wrapper.pruning_step.assign(-1)
+  for variable in pruned.optimizer.variables:
+    variable.assign(tf.zeros_like(variable))
 
 
 def ramp_steps(end_step: int, frequency: int) -> Tuple[int, int]:
@@ -731,7 +790,8 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   is what fine-tuning stops early on. The curve starts at the dense student (target 0),
   measured as the steps are: it is kept when no step is within budget.
 
-  Each step starts from the previous one's weights: sparsity ramps from the previous
+  Each step starts from the previous one's weights (one wrapped model, `retarget`ed between
+  steps): sparsity ramps from the previous
   target to the next over pruning_ramp_epochs, then fine-tuning at the target goes on
   until eval AUC stops improving (pruning_early_stopping_patience, at most
   pruning_epochs), keeping the best epoch at the target. Unless config.full_curve, the
@@ -759,12 +819,16 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   steps = list(config.sparsity_steps)
   if not config.full_curve and not within_budget(curve[0], reference, config.max_auc_drop):
     steps = []
+  pruned = None
   for target in steps:
-    pruned = prune(current, target, steps_per_epoch * config.pruning_ramp_epochs,
-                   config.pruning_frequency_steps, initial_sparsity=previous,
-                   layers=config.pruned_layers)
-    compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature,
-                    config.pair_weight)
+    if pruned is None:
+      pruned = prune(current, target, steps_per_epoch * config.pruning_ramp_epochs,
+                     config.pruning_frequency_steps, initial_sparsity=previous,
+                     layers=config.pruned_layers)
+      compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature,
+                      config.pair_weight)
+    else:  # as a new prune() of the stripped model and a new compile, on the traced step
+      retarget(pruned, previous, target)
     # Epochs are compared, and the best one kept, only from the ramp's last epoch on,
     # when the sparsity has reached its target: earlier ones are denser, hence better.
     stopper = keras.callbacks.EarlyStopping(

@@ -645,6 +645,56 @@ def test_pruning_ramp_ends_on_a_mask_update(end_step, frequency, expected):
   assert float(schedule(tf.constant(updates[-1], tf.int64))[1]) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
+def test_retarget_trains_the_next_step_as_a_new_wrapper_and_compile_would():
+  """Two pruning steps (0.5, then 0.7): rewrapping the stripped model and compiling it anew,
+  as prune_to_budget did, and retargeting the one wrapped model give the same weights, bit
+  for bit, without tracing the training step again. (No id dropout here: its random
+  stream restarts with each trace.)"""
+  def teacher_fn(batch):
+    return {"logit": tf.cast(batch["item_id_xf"] % 3, tf.float32) - 1.0}
+
+  data = _dataset(teacher_fn, count=6, batch_size=32)
+  config = StudentConfig(embedding_dim=8, hidden_layers=(16,), user_id_dropout=0.0,
+                         item_id_dropout=0.0)
+
+  def distilled():
+    keras.utils.set_random_seed(3)
+    model = student.build_student(config, SIZES, seed=3)
+    distillation.compile_student(model, 1e-2, 0.3, 2.0)
+    model.fit(data, epochs=1, verbose=0)
+    return model
+
+  def pruned_step(model, target, initial=0.0):
+    pruned = distillation.prune(model, target, end_step=6, frequency=2,
+                                initial_sparsity=initial)
+    distillation.compile_student(pruned, 1e-2, 0.3, 2.0)
+    pruned.fit(data, epochs=2, verbose=0, callbacks=distillation.pruning_callbacks())
+    return pruned
+
+  first = pruned_step(distilled(), 0.5)
+  rewrapped = pruned_step(distillation.strip_pruning(first), 0.7, initial=0.5)
+  expected = distillation.strip_pruning(rewrapped).get_weights()
+
+  pruned = pruned_step(distilled(), 0.5)
+  traced = pruned.train_function
+  distillation.retarget(pruned, 0.5, 0.7)
+  pruned.fit(data, epochs=2, verbose=0, callbacks=distillation.pruning_callbacks())
+  assert pruned.train_function is traced
+  stripped = distillation.strip_pruning(pruned)
+  report = distillation.sparsity_report(distillation.kernel_weights(stripped))
+  assert abs(report["overall"] - 0.7) < 0.01, report
+  got = stripped.get_weights()
+  assert len(got) == len(expected)
+  for index, (value, reference) in enumerate(zip(got, expected)):
+    np.testing.assert_array_equal(value, reference, err_msg=str(index))
+
+
+def test_retarget_needs_a_model_prune_wrapped():
+  with pytest.raises(ValueError, match="no layer wrapped by prune"):
+    distillation.retarget(_student(), 0.5, 0.7)
+
+
 def test_prune_ramps_on_the_aligned_schedule():
   pruned = distillation.prune(_student(), target_sparsity=0.5, end_step=117, frequency=50)
   schedules = [layer.pruning_schedule for layer in pruned.layers

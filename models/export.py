@@ -330,7 +330,8 @@ def export_serving_model(model, tft_output, sizes: model_inputs.InputSizes, targ
     # tf.saved_model.load 2.4 -> 1.5 s; the teacher's 13.1 -> 8.4 s, 3.38 -> 3.01 MB, load
     # 2.1 -> 1.4 s; same signatures and scores. keras.models.load_model still rebuilds the
     # model, from its config, with models.layers imported (and, for the QAT student,
-    # inside tfmot.quantization.keras.quantize_scope()).
+    # inside tfmot.quantization.keras.quantize_scope({"OutputQuantizeConfig":
+    # models.distillation.OutputQuantizeConfig})).
     model.save(path, save_format="tf", signatures=signatures, include_optimizer=False,
                save_traces=False)
     if warmup_examples:
