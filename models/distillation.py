@@ -468,7 +468,7 @@ def prune(model: keras.Model, target_sparsity: float, end_step: int,
 def retarget(pruned: keras.Model, initial_sparsity: float, target_sparsity: float) -> None:
   """Readies a model `prune` wrapped and `compile_student` compiled, after a fit, for the next
   step of a ramp as `prune(strip_pruning(pruned), target_sparsity, ..., initial_sparsity)`
-  and a new compile would, without tracing its training again (10-15 s a step on 2 cores):
+  and a new compile would, without tracing its training again (~15 s a step on 2 cores):
   the schedule's sparsities; each wrapper's masks (all ones), thresholds (zero) and step
   (-1, before the first) as `prune` builds them; the optimizer's iterations and slots at
   zero, as a new one starts. The weights, masked by the last fit, carry over."""
@@ -791,8 +791,8 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   measured as the steps are: it is kept when no step is within budget.
 
   Each step starts from the previous one's weights (one wrapped model, `retarget`ed between
-  steps): sparsity ramps from the previous
-  target to the next over pruning_ramp_epochs, then fine-tuning at the target goes on
+  steps): sparsity ramps from the previous target to the next over pruning_ramp_epochs,
+  then fine-tuning at the target goes on
   until eval AUC stops improving (pruning_early_stopping_patience, at most
   pruning_epochs), keeping the best epoch at the target. Unless config.full_curve, the
   first step outside the budget ends the search (sparser steps lose more in practice), the
