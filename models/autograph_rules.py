@@ -15,9 +15,9 @@ Python `if` or `for`, would fail loudly when traced unconverted, not change sile
 
 `install()` adds a do-not-convert rule for each of LIBRARIES to AutoGraph's rule list
 (`tensorflow.python.autograph.core.config`, TensorFlow's own module, as pinned in
-constraints.txt); importing models.training does (it had added the `tf_keras` rule
-alone since 2026-11-30), and the trainers call it first. Our own layers and functions are still
-converted.
+constraints.txt); importing models.training does, so both trainers have the rules before
+they build anything (it had added the `tf_keras` rule alone since 2026-11-30). Our own layers
+and functions are still converted.
 """
 
 from typing import Optional

@@ -102,9 +102,9 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   import tensorflow as tf
   import tensorflow_transform as tft
   import tf_keras as keras
-  from models import autograph_rules, distillation, export, features, inputs, student, training
+  # models.training installs the AutoGraph rules (models/autograph_rules.py).
+  from models import distillation, export, features, inputs, student, training
   # pylint: enable=g-import-not-at-top
-  autograph_rules.install()  # Keras' and TF-MOT's traces without AutoGraph
   tft_output = tft.TFTransformOutput(transform_graph_uri)
   sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
   spec = tft_output.transformed_feature_spec()

@@ -43,9 +43,9 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft
   import tf_keras as keras
-  from models import autograph_rules, export, inputs, teacher, training
+  # models.training installs the AutoGraph rules (models/autograph_rules.py).
+  from models import export, inputs, teacher, training
   # pylint: enable=g-import-not-at-top
-  autograph_rules.install()  # Keras' and TF-MOT's traces without AutoGraph
   tft_output = tft.TFTransformOutput(transform_graph_uri)
   sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
   spec = tft_output.transformed_feature_spec()

@@ -11,8 +11,8 @@ import tf_keras as keras
 from models import autograph_rules, features, metrics
 
 
-# Keras 2's and TF-MOT's own code is traced as written (models/autograph_rules.py): for
-# every user of this module, not only the trainers, which install the rules first too.
+# Keras 2's and TF-MOT's own code is traced as written (models/autograph_rules.py): the
+# trainers get the rules by importing this module before they build anything.
 autograph_rules.install()
 
 
