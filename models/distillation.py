@@ -349,7 +349,7 @@ def with_transfer_rows(arrays, candidate_keys: Sequence[str], copies: int, batch
   add_targets(batches, label_from_teacher) adds the targets (`with_teacher_logits`); a
   transfer row has no label of its own, so its label column is the teacher's probability
   and both terms of the distillation loss follow the teacher there. Interleaved batch by
-  batch, so that a shuffle buffer smaller than all the rows still mixes the two kinds.
+  batch, the layout `transfer_pairs` reads each row's partner from.
   """
   datasets = [add_targets(inputs.ordered_batches(arrays, batch_size), False)]
   features, labels = arrays

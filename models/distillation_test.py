@@ -434,7 +434,7 @@ def test_teacher_outputs_computed_once_equal_the_live_teacher_on_every_shuffled_
 
   arrays = inputs.in_memory(_dataset(teacher_fn, count=4, batch_size=50))
   assert arrays[1].shape == (200, 2)  # label, logit: nothing else kept per row
-  train = inputs.shuffled_batches(arrays, batch_size=64, seed=1, shuffle_buffer=1000)
+  train = inputs.shuffled_batches(arrays, batch_size=64, seed=1)
   for _ in range(2):  # two epochs, two orders
     for features, targets in train:
       live = teacher_fn({k: tf.cast(v, tf.int64) if v.dtype == tf.int32 else v
@@ -479,7 +479,7 @@ def test_dropped_rows_get_the_oov_user_and_its_targets_the_others_keep_theirs(ve
   arrays = _cold_start_arrays()
   oov = SIZES.user_oov_id
   vectors = distillation.TeacherVectors(_HAND_TABLES, vector_names, SIZES.history_length)
-  base = inputs.shuffled_batches(arrays, batch_size=64, seed=1, shuffle_buffer=1000)
+  base = inputs.shuffled_batches(arrays, batch_size=64, seed=1)
   for rate, dropped_share in ((0.0, 0.0), (1.0, 1.0), (0.5, None)):
     train = distillation.drop_user_ids(base, rate, "user_id_xf", oov, seed=2)
     rows = dropped = 0

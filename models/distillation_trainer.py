@@ -115,7 +115,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   keras.utils.set_random_seed(seed)
   train_files = inputs.split_files(examples_uri, "train")
   eval_plain = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
-                                   4 * training_config.batch_size, False, seed)
+                                   4 * training_config.batch_size)
 
   # The teacher is frozen: only its exported transformed_logits signature is called.
   teacher_model = tf.saved_model.load(teacher_serving_dir)  # keep: it owns the variables
@@ -135,7 +135,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # and a dropped row gets the teacher's outputs for the OOV user (its second pass here).
   cold_start = distillation_config.cold_start_targets and hparams.user_id_dropout > 0
   labelled = inputs.in_memory(inputs.make_dataset(train_files, spec,
-                                                  4 * training_config.batch_size, False, seed),
+                                                  4 * training_config.batch_size),
                               canonical_order=True)
   labelled_rows = len(labelled[1])
   # The section as this split applies it (transfer rows only up to a size, hints by
@@ -185,12 +185,10 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
     # Pairwise distillation: each train row and its transfer partner in one batch.
     first, second = distillation.transfer_pairs(labelled_rows, chunk)
     steps_per_epoch = -(-labelled_rows // (batch_size // 2))
-    train = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size, seed,
-                                         training_config.shuffle_buffer)
+    train = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size, seed)
   else:
     steps_per_epoch = -(-train_rows // batch_size)
-    train = inputs.shuffled_batches(train_arrays, batch_size, seed,
-                                    training_config.shuffle_buffer)
+    train = inputs.shuffled_batches(train_arrays, batch_size, seed)
   if cold_start:
     train = distillation.drop_user_ids(train, hparams.user_id_dropout, features.USER_INDEX,
                                        sizes.user_oov_id, seed)

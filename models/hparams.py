@@ -73,7 +73,6 @@ class TrainingConfig(Section):
   lr_decay_factor: float = 0.0
   lr_decay_patience: int = 1
   lr_decay_min_delta: float = 0.0
-  shuffle_buffer: int = 100_000
   seed: int = 42
   # Train in a fresh child process (models/child_process.py), which hands everything
   # TensorFlow kept back to the OS when it ends; otherwise the later components of a local
@@ -101,8 +100,7 @@ class TrainingConfig(Section):
     if self.max_steps_per_epoch < 0:
       raise ValueError(f"{knob(where, 'max_steps_per_epoch')} must be >= 0 (0: one pass), got "
                        f"{self.max_steps_per_epoch}")
-    for name in ("batch_size", "max_epochs", "early_stopping_patience", "shuffle_buffer",
-                 "min_steps_per_epoch"):
+    for name in ("batch_size", "max_epochs", "early_stopping_patience", "min_steps_per_epoch"):
       if getattr(self, name) < 1:
         raise ValueError(f"{knob(where, name)} must be >= 1, got {getattr(self, name)}")
     if self.max_batch_size < self.batch_size:

@@ -33,7 +33,7 @@ def test_shuffled_batches_hold_every_row_once_an_epoch_with_its_targets():
   arrays = ({"id": np.arange(rows, dtype=np.int32),
              "history": np.arange(rows * 3, dtype=np.int32).reshape(rows, 3)},
             np.arange(rows, dtype=np.float32).reshape(rows, 1) * 10)
-  dataset = inputs.shuffled_batches(arrays, batch_size=4, seed=1, shuffle_buffer=100)
+  dataset = inputs.shuffled_batches(arrays, batch_size=4, seed=1)
   first, second = _epoch(dataset), _epoch(dataset)
   for epoch in (first, second):
     assert [len(targets) for _, targets in epoch] == [4, 4, 2]
@@ -44,8 +44,21 @@ def test_shuffled_batches_hold_every_row_once_an_epoch_with_its_targets():
       np.testing.assert_array_equal(batch["history"], arrays[0]["history"][batch["id"]])
   order = lambda epoch: np.concatenate([batch["id"] for batch, _ in epoch]).tolist()
   assert order(first) != order(second) and order(first) != list(range(rows))
-  again = inputs.shuffled_batches(arrays, batch_size=4, seed=1, shuffle_buffer=100)
+  again = inputs.shuffled_batches(arrays, batch_size=4, seed=1)
   assert order(_epoch(again)) == order(first)
+
+
+def test_shuffled_batches_repeated_give_a_new_whole_permutation_every_pass():
+  # As training.fit repeats them when a pass holds several epochs.
+  rows = 50
+  arrays = ({"id": np.arange(rows, dtype=np.int32)}, np.zeros([rows, 1], np.float32))
+  dataset = inputs.shuffled_batches(arrays, batch_size=8, seed=3)
+  assert int(dataset.cardinality()) == 7
+  ids = np.concatenate([batch["id"] for batch, _ in dataset.repeat(3).as_numpy_iterator()])
+  passes = ids.reshape(3, rows)
+  for order in passes:
+    assert sorted(order) == list(range(rows))
+  assert len({tuple(order) for order in passes}) == 3
 
 
 def test_shuffled_pair_batches_keep_each_pair_in_one_batch_firsts_then_seconds():
@@ -54,8 +67,7 @@ def test_shuffled_pair_batches_keep_each_pair_in_one_batch_firsts_then_seconds()
   arrays = ({"id": np.arange(rows, dtype=np.int32)},
             np.arange(rows, dtype=np.float32).reshape(rows, 1) * 10)
   first, second = np.arange(6), 11 - np.arange(6)
-  dataset = inputs.shuffled_pair_batches(arrays, first, second, batch_size=4, seed=1,
-                                         shuffle_buffer=100)
+  dataset = inputs.shuffled_pair_batches(arrays, first, second, batch_size=4, seed=1)
   epochs = [_epoch(dataset), _epoch(dataset)]
   for epoch in epochs:
     assert [len(targets) for _, targets in epoch] == [4, 4, 4]
@@ -66,7 +78,7 @@ def test_shuffled_pair_batches_keep_each_pair_in_one_batch_firsts_then_seconds()
   order = lambda epoch: np.concatenate([batch["id"] for batch, _ in epoch]).tolist()
   assert order(epochs[0]) != order(epochs[1])
   with pytest.raises(ValueError, match="5 second rows"):
-    inputs.shuffled_pair_batches(arrays, first, second[:5], 4, 1, 100)
+    inputs.shuffled_pair_batches(arrays, first, second[:5], 4, 1)
 
 
 def _batches(rows, batch_size, width):
@@ -143,7 +155,7 @@ def _resident_growth_of_in_memory_batches(rows: int, width: int) -> int:
   process_memory.release_freed_memory("test")  # resident: what is held, not freed pages
   before = process_memory.resident_bytes()
   arrays = inputs.in_memory(dataset)
-  train = inputs.shuffled_batches(arrays, batch_size=1000, seed=1, shuffle_buffer=1000)
+  train = inputs.shuffled_batches(arrays, batch_size=1000, seed=1)
   next(iter(train))
   process_memory.release_freed_memory("test")
   return process_memory.resident_bytes() - before

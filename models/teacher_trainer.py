@@ -57,14 +57,15 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   # instead of reading and parsing the gzipped split again. In canonical order: the
   # seeded shuffles then give the same batches whatever order Beam wrote the rows in.
   train_arrays = inputs.in_memory(inputs.make_dataset(
-      inputs.split_files(examples_uri, "train"), spec, 4 * training_config.batch_size,
-      shuffle=False, seed=training_config.seed), canonical_order=True)
+      inputs.split_files(examples_uri, "train"), spec, 4 * training_config.batch_size),
+      canonical_order=True)
   batch_size, learning_rate = training_config.batch_for(len(train_arrays[1]))
-  train = inputs.shuffled_batches(train_arrays, batch_size, training_config.seed,
-                                  training_config.shuffle_buffer)
+  train = inputs.shuffled_batches(train_arrays, batch_size, training_config.seed)
+  # Read and parsed once, then kept (~0.3 KB a row, as the train split): reading the
+  # gzipped eval split of a 1e6 run (98,782 rows) took 0.7-1.3 s, before every epoch's
+  # evaluation.
   evaluation = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
-                                   4 * training_config.batch_size, shuffle=False,
-                                   seed=training_config.seed)
+                                   4 * training_config.batch_size).cache()
 
   model = teacher.build_teacher(hparams, sizes, seed=training_config.seed)
   parameters = training.count_parameters(model)

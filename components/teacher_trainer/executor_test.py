@@ -86,7 +86,7 @@ def test_transformed_signature_returns_the_teachers_vectors(transformed_data, tr
   tft_output = tft.TFTransformOutput(transformed_data.transform_graph.uri)
   spec = tft_output.transformed_feature_spec()
   batch, _ = next(iter(inputs.make_dataset(
-      inputs.split_files(transformed_data.transformed_examples.uri, "eval"), spec, 32, False, 0)))
+      inputs.split_files(transformed_data.transformed_examples.uri, "eval"), spec, 32)))
   outputs = signature(**batch)
   assert set(outputs) == {"logit", "user_vector", "item_vector", "history_vector"}
   tables = {name.split("/")[0]: value for name, value in distillation.saved_model_weights(
