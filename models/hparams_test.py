@@ -8,7 +8,7 @@ import pytest
 from models.hparams import DistillationConfig, StudentConfig, TeacherConfig, TrainingConfig
 
 SCALING = TrainingConfig(batch_size=512, learning_rate=1e-3, max_batch_size=2048,
-                         min_steps_per_epoch=300)
+                         min_steps_per_pass=300)
 
 
 @pytest.mark.parametrize("train_rows, batch_size", [
@@ -20,7 +20,7 @@ SCALING = TrainingConfig(batch_size=512, learning_rate=1e-3, max_batch_size=2048
     (10**9, 2048),  # never above max_batch_size
     (10, 512),  # tiny data still trains at batch_size
 ])
-def test_batch_doubles_while_an_epoch_keeps_its_minimum_steps(train_rows, batch_size):
+def test_batch_doubles_while_a_pass_keeps_its_minimum_steps(train_rows, batch_size):
   chosen, learning_rate = SCALING.batch_for(train_rows)
   assert chosen == batch_size
   assert learning_rate == pytest.approx(1e-3 * math.sqrt(batch_size / 512))
@@ -51,9 +51,39 @@ def test_a_long_pass_is_cut_into_equal_epochs(max_steps, steps_per_pass, expecte
   assert TrainingConfig(max_steps_per_epoch=max_steps).steps_per_epoch(steps_per_pass) == expected
 
 
-def test_max_steps_per_epoch_must_not_be_negative():
-  with pytest.raises(ValueError, match="max_steps_per_epoch must be >= 0"):
-    TrainingConfig(max_steps_per_epoch=-1).validate("teacher.training")
+@pytest.mark.parametrize("min_steps, steps_per_pass, expected", [
+    (0, 153, None),  # 0: an epoch is one pass, however short
+    (300, 300, None),
+    (300, 299, 598),  # two whole passes reach 300
+    (300, 153, 306),
+    (450, 153, 459),  # three: the default 1e5 run's teacher
+    (300, 1544, None),  # long passes are left to max_steps_per_epoch
+])
+def test_a_short_pass_is_repeated_into_epochs_of_whole_passes(min_steps, steps_per_pass,
+                                                              expected):
+  config = TrainingConfig(min_steps_per_epoch=min_steps)
+  assert config.steps_per_epoch(steps_per_pass) == expected
+
+
+def test_the_teachers_epochs_are_three_passes_at_1e5_and_half_a_pass_at_1e6():
+  config = TeacherConfig().training
+  assert config.steps_per_epoch(153) == 459
+  assert config.steps_per_epoch(1544) == 772
+  assert config.steps_per_epoch(600) is None
+
+
+@pytest.mark.parametrize("name", ["max_steps_per_epoch", "min_steps_per_epoch"])
+def test_epoch_step_bounds_must_not_be_negative(name):
+  with pytest.raises(ValueError, match=f"teacher.training.{name} must be >= 0"):
+    TrainingConfig(**{name: -1}).validate("teacher.training")
+
+
+def test_min_steps_per_epoch_above_the_maximum_is_rejected_by_name():
+  with pytest.raises(ValueError, match=r"teacher.training.min_steps_per_epoch must be <= "
+                                       r"teacher.training.max_steps_per_epoch = 200, got 300"):
+    TrainingConfig(min_steps_per_epoch=300, max_steps_per_epoch=200).validate(
+        "teacher.training")
+  TrainingConfig(min_steps_per_epoch=300).validate("teacher.training")  # 0: no maximum
 
 
 def test_transfer_rows_are_refused_by_name_without_distillation():

@@ -63,7 +63,8 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
   logs go to `log_dir`. Returns the Keras history and the restored epoch (1-based).
 
   steps_per_pass: batches in one pass over `train`; with `max_steps_per_epoch` a longer
-  pass is cut into several epochs (`train` is repeated, reshuffled every pass).
+  pass is cut into several epochs, with `min_steps_per_epoch` a shorter one is repeated
+  into epochs of whole passes (`train` is repeated, reshuffled every pass).
   epoch_figures: called after each epoch's evaluation; its {name: value} join the epoch's
   logs (and the history) before early stopping reads them, so `monitor` may name one.
   """

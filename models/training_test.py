@@ -1,5 +1,7 @@
 """The shared training helpers."""
 
+from typing import List
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -47,9 +49,9 @@ def test_learning_rate_drops_on_a_plateau_of_eval_auc(tmp_path):
   assert "lr" not in constant and len(constant["loss"]) == 6
 
 
-def test_a_pass_longer_than_max_steps_per_epoch_is_cut_into_epochs(tmp_path):
-  """64 rows in batches of 16: 4 steps a pass; at most 2 steps an epoch -> 2 epochs a pass,
-  each seeing half the rows, and the train split repeated beyond its end."""
+def _steps_at_epoch_ends(tmp_path, config: TrainingConfig, max_epochs: int) -> List[int]:
+  """Fits on 64 rows in batches of 16 (4 steps a pass); the optimizer's step count at the
+  end of each epoch."""
   keras.utils.set_random_seed(0)
   model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
   training.compile_model(model, 1e-2)
@@ -64,14 +66,26 @@ def test_a_pass_longer_than_max_steps_per_epoch_is_cut_into_epochs(tmp_path):
       (rng.normal(size=(64, 1)).astype("float32"), rng.integers(0, 2, (64, 1)).astype("float32"))
   ).batch(16)
   evaluation = train.take(2)
-  config = TrainingConfig(max_steps_per_epoch=2, early_stopping_patience=10)
   original_fit = model.fit
   model.fit = lambda *args, **kwargs: original_fit(
       *args, callbacks=kwargs.pop("callbacks") + [Count()], **kwargs)
   history, _ = training.fit(model, train, evaluation, config, str(tmp_path), "test",
-                            max_epochs=5, steps_per_pass=4)
-  assert len(history.history["loss"]) == 5
-  assert seen == [2, 4, 6, 8, 10]  # 2 steps an epoch, 10 steps: 2.5 passes
+                            max_epochs=max_epochs, steps_per_pass=4)
+  assert len(history.history["loss"]) == len(seen)
+  return seen
+
+
+def test_a_pass_longer_than_max_steps_per_epoch_is_cut_into_epochs(tmp_path):
+  """At most 2 steps an epoch -> 2 epochs a pass, each seeing half the rows, and the train
+  split repeated beyond its end."""
+  config = TrainingConfig(max_steps_per_epoch=2, early_stopping_patience=10)
+  assert _steps_at_epoch_ends(tmp_path, config, 5) == [2, 4, 6, 8, 10]  # 2.5 passes
+
+
+def test_a_pass_shorter_than_min_steps_per_epoch_is_repeated_into_whole_passes(tmp_path):
+  """At least 6 steps an epoch -> 2 passes (8 steps) an epoch."""
+  config = TrainingConfig(min_steps_per_epoch=6, early_stopping_patience=10)
+  assert _steps_at_epoch_ends(tmp_path, config, 3) == [8, 16, 24]
 
 
 def test_early_stopping_reads_the_epoch_figures_and_restores_that_epochs_weights(tmp_path):
