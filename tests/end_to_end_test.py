@@ -31,7 +31,8 @@ NODES = ["ImportSchemaGen", "InteractionsExampleGen", "StatisticsGen", "ExampleV
 DATA_NODES = NODES[:NODES.index("Transform") + 1]
 NUM_INTERACTIONS = 5000
 # Few epochs: this checks the wiring, not model quality (that is `make bench`).
-# (An epoch of one pass: the teacher's default of at least 450 steps would be 57 passes.)
+# (An epoch of one pass: at this size a pass is ~8 steps, and the teacher's default epoch
+# of at least 450 steps would be dozens of passes.)
 SHORT_TRAINING = ["--set", "teacher.training.max_epochs=3",
                   "--set", "teacher.training.min_steps_per_epoch=0", "--set",
                   "student.training.max_epochs=3", "--set", "distillation.pruning_epochs=2",
