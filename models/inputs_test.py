@@ -24,7 +24,7 @@ def test_read_records_gives_every_record_in_file_order(tmp_path):
   assert inputs.read_records(files[1:2]) == []
 
 
-def test_training_datasets_run_without_tf_data_autotuning(tmp_path):
+def test_training_datasets_run_without_tf_data_autotuning(tmp_path, monkeypatch):
   # Deleting an iterator waited for tf.data's autotuning thread (up to 19.5 s after 22 s
   # of batches: inputs.without_autotune); every dataset the trainers iterate is made by
   # these functions, and the option reaches what is built on them.
@@ -51,6 +51,12 @@ def test_training_datasets_run_without_tf_data_autotuning(tmp_path):
   # The batches are still every row (parsed, for make_dataset).
   labels = np.concatenate([label for _, label in made["make_dataset"].as_numpy_iterator()])
   np.testing.assert_array_equal(labels.ravel(), [0, 1, 0, 1, 0, 1])
+  # read_records' dataset too (it iterates it itself).
+  iterated, original = [], tf.data.Dataset.as_numpy_iterator
+  monkeypatch.setattr(tf.data.Dataset, "as_numpy_iterator",
+                      lambda self: iterated.append(self.options().autotune.enabled)
+                      or original(self))
+  assert len(inputs.read_records([path])) == rows and iterated == [False]
 
 
 def _epoch(dataset):
