@@ -369,7 +369,7 @@ def compile_kubeflow(args) -> int:
     print(f"distillrec: could not write {args.output}: {e}", file=sys.stderr)
     return 1
   tasks = spec["root"]["dag"]["tasks"]
-  beam_args = kubeflow.beam_pipeline_args(config.beam)
+  beam_args = kubeflow.beam_pipeline_args(config.beam, args.image)
   print(f"Compiled {config.pipeline_name} for Kubeflow Pipelines -> {args.output}")
   for label, value in (("image", args.image), ("pipeline root", config.pipeline_root),
                        ("data", config.data.data_dir), ("schema", schema_uri),

@@ -93,21 +93,47 @@ def beam_runner(args: List[str]) -> Optional[str]:
   return None
 
 
-def beam_pipeline_args(beam: configs.BeamConfig) -> List[str]:
+def is_direct_runner(args: List[str]) -> bool:
+  """Whether Beam args run the DirectRunner (no --runner is the DirectRunner)."""
+  runner = (beam_runner(args) or "direct").lower()
+  return runner == "direct" or runner.endswith("directrunner")
+
+
+# The flags that tell TFX's Beam executors where the workers' Python packages come from
+# (tfx.utils.dependency_utils.make_beam_dependency_flags). Without one, every Beam
+# component (InteractionsExampleGen, StatisticsGen, Transform, Evaluator) copies TFX's
+# installed source into a new temp folder, builds a ~49 MB `tfx_ephemeral` sdist there
+# (~2-3 s) and never deletes it, to stage it for a remote runner's workers. The
+# DirectRunner stages nothing: its workers are this interpreter or its subprocesses.
+DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file",
+                    "--requirements_file", "--worker_harness_container_image",
+                    "--sdk_container_image")
+
+
+def names_dependencies(args: List[str]) -> bool:
+  """Whether Beam args already carry one of DEPENDENCY_FLAGS."""
+  return any(isinstance(arg, str) and arg.split("=", 1)[0] in DEPENDENCY_FLAGS
+             for arg in args)
+
+
+def beam_pipeline_args(beam: configs.BeamConfig, image: str) -> List[str]:
   """The Beam args of every Beam-powered component on the cluster.
 
   Another runner (Dataflow, Flink, Spark): beam.extra_args alone. The DirectRunner in
   the component's pod: `auto` is in_memory, because this machine can neither count
-  the cluster's rows nor see the pod's cores; other modes as configured.
+  the cluster's rows nor see the pod's cores; other modes as configured. Its workers
+  run in `image`, which the args say with --sdk_container_image unless extra_args name
+  the dependencies themselves; that stops TFX from building an sdist per component.
   """
   extra = list(beam.extra_args)
-  runner = beam_runner(extra)
-  if runner and not (runner.lower() == "direct" or runner.lower().endswith("directrunner")):
+  if not is_direct_runner(extra):
     return extra
   mode = "in_memory" if beam.direct_running_mode == "auto" else beam.direct_running_mode
   args = [f"--direct_running_mode={mode}"]
   if mode != "in_memory":
     args.append(f"--direct_num_workers={beam.direct_num_workers}")
+  if not names_dependencies(extra):
+    args.append(f"--sdk_container_image={image}")
   return args + extra
 
 
@@ -139,7 +165,7 @@ def compile_spec(config: configs.PipelineConfig, image: str) -> Dict:
       # The data is read on the cluster, after compiling: a fingerprint taken here would
       # describe files nobody reads then. Kubeflow's cache keys on the URI and the config.
       input_fingerprint="",
-      beam_pipeline_args=beam_pipeline_args(config.beam))
+      beam_pipeline_args=beam_pipeline_args(config.beam, image))
   # No metadata connection: Kubeflow keeps ML Metadata itself.
   pipeline = create_pipeline(config, inputs)
   runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(

@@ -138,17 +138,36 @@ def test_dataflow_args_pass_through_to_every_beam_component():
 
 
 @pytest.mark.parametrize("beam,expected", [
-    ({}, ["--direct_running_mode=in_memory"]),
+    ({}, ["--direct_running_mode=in_memory", f"--sdk_container_image={IMAGE}"]),
     ({"direct_running_mode": "multi_processing", "direct_num_workers": 4},
-     ["--direct_running_mode=multi_processing", "--direct_num_workers=4"]),
+     ["--direct_running_mode=multi_processing", "--direct_num_workers=4",
+      f"--sdk_container_image={IMAGE}"]),
     ({"extra_args": ["--runner=DirectRunner", "--direct_runner_bundle_repeat=1"]},
-     ["--direct_running_mode=in_memory", "--runner=DirectRunner",
-      "--direct_runner_bundle_repeat=1"]),
+     ["--direct_running_mode=in_memory", f"--sdk_container_image={IMAGE}",
+      "--runner=DirectRunner", "--direct_runner_bundle_repeat=1"]),
+    # The user's own dependency flag wins: no second one.
+    ({"extra_args": ["--setup_file=/src/setup.py"]},
+     ["--direct_running_mode=in_memory", "--setup_file=/src/setup.py"]),
     ({"extra_args": ["--runner", "FlinkRunner", "--flink_master=host:8081"]},
      ["--runner", "FlinkRunner", "--flink_master=host:8081"]),
 ])
 def test_beam_args(beam, expected):
-  assert kubeflow.beam_pipeline_args(configs.BeamConfig(**beam)) == expected
+  assert kubeflow.beam_pipeline_args(configs.BeamConfig(**beam), IMAGE) == expected
+
+
+def test_direct_runner_args_stop_tfx_building_an_sdist_per_component(monkeypatch):
+  """TFX's own check (run by every Beam executor) finds the dependencies named and adds none."""
+  from tfx.utils import dependency_utils  # pylint: disable=g-import-not-at-top
+  built = []
+  monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
+                      lambda: built.append(1) or "/tmp/tfx_ephemeral.tar.gz")
+  args = kubeflow.beam_pipeline_args(configs.BeamConfig(), IMAGE)
+  assert dependency_utils.make_beam_dependency_flags(args) == args
+  assert not built
+  # The same check without the flag builds one: the spy sees what the args prevent.
+  bare = [arg for arg in args if not arg.startswith("--sdk_container_image")]
+  assert dependency_utils.make_beam_dependency_flags(bare)[-1].startswith("--extra_package=")
+  assert built == [1]
 
 
 def test_dataflow_without_the_image_gets_a_note():
