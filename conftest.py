@@ -72,7 +72,11 @@ class TransformedData:
 
 
 def _beam_context(executor_class, folder):
-  return executor_class.Context(beam_pipeline_args=["--direct_running_mode=in_memory"],
+  # --setup_file as pipeline/runners.py gives the DirectRunner: with the workers'
+  # dependencies named, TFX builds no sdist of itself (left in the temp folder) per executor.
+  setup_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "setup.py")
+  return executor_class.Context(beam_pipeline_args=["--direct_running_mode=in_memory",
+                                                    f"--setup_file={setup_file}"],
                                 tmp_dir=os.path.join(folder, ".tmp"), unique_id="test")
 
 

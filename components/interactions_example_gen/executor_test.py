@@ -19,6 +19,10 @@ from models import features
 GENERIC = os.path.join(os.path.dirname(__file__), "..", "..", "interactions", "testdata",
                        "generic")
 HEADER = "user_id,item_id,rating,timestamp\n"
+# As pipeline/runners.py does for the DirectRunner: with the workers' dependencies named,
+# TFX does not build (and leave in the temp folder) an sdist of itself per executor.
+BEAM_ARGS = ["--direct_running_mode=in_memory",
+             "--setup_file=" + os.path.join(os.path.dirname(__file__), "..", "..", "setup.py")]
 
 
 def run_executor(data_dir, output_dir, data_overrides=None, gen_overrides=None):
@@ -26,7 +30,7 @@ def run_executor(data_dir, output_dir, data_overrides=None, gen_overrides=None):
   gen_config = ExampleGenConfig(**(gen_overrides or {}))
   examples = standard_artifacts.Examples()
   examples.uri = str(output_dir)
-  context = executor.Executor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"],
+  context = executor.Executor.Context(beam_pipeline_args=BEAM_ARGS,
                                       tmp_dir=os.path.join(str(output_dir), ".tmp"),
                                       unique_id="test")
   executor.Executor(context).Do({}, {"examples": [examples]}, {
