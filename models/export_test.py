@@ -318,3 +318,21 @@ def test_encoded_candidates_take_rows_in_order_and_refuse_wrong_inputs():
     export.EncodedCandidates({**inputs, year: np.array([1, 2])}, "abc")
   with pytest.raises(ValueError):  # read-only: a kept catalogue cannot change under a request
     encoded.inputs[item][0] = 1
+
+
+@pytest.mark.parametrize("scale,zero_point", [(0.0039, -128), (0.05, 3), (1.0, 0)])
+def test_quantize_values_rounds_half_to_even_and_clips_as_round_and_clip(scale, zero_point):
+  rng = np.random.default_rng(0)
+  values = np.concatenate([
+      rng.normal(0, 200 * scale, 1000),
+      # Exactly half-way between two grid points, and far outside [-128, 127].
+      (np.arange(-130, 130) + 0.5 - zero_point) * scale,
+      np.array([-1e9, 1e9, 0.0])]).astype(np.float32)
+  expected = np.clip(np.round(values / scale + zero_point), -128, 127)
+  for shape in ([-1], [-1, 1]):
+    got = export.quantize_values(values.reshape(shape), scale, zero_point)
+    np.testing.assert_array_equal(got.reshape(-1), expected)
+  # One row, as a ranking request's context gives it.
+  one = np.float32([0.37])
+  assert export.quantize_values(one, scale, zero_point) == np.clip(
+      np.round(one / scale + zero_point), -128, 127)
