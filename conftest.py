@@ -72,11 +72,11 @@ class TransformedData:
 
 
 def _beam_context(executor_class, folder):
-  # --setup_file as pipeline/runners.py gives the DirectRunner: with the workers'
-  # dependencies named, TFX builds no sdist of itself (left in the temp folder) per executor.
-  setup_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "setup.py")
-  return executor_class.Context(beam_pipeline_args=["--direct_running_mode=in_memory",
-                                                    f"--setup_file={setup_file}"],
+  # The local runner's own args for small data: in_memory, and the dependency flag with
+  # which TFX builds no sdist of itself (left in the temp folder) per executor.
+  from pipeline import configs, runners  # pylint: disable=g-import-not-at-top
+  args = runners.beam_pipeline_args(configs.load_config(overrides=[]), num_rows=0)
+  return executor_class.Context(beam_pipeline_args=args,
                                 tmp_dir=os.path.join(folder, ".tmp"), unique_id="test")
 
 
