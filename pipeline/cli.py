@@ -202,6 +202,17 @@ def _quiet() -> None:
   absl_logging.set_verbosity(absl_logging.ERROR)
 
 
+def _verbose() -> None:
+  """Shows INFO logs (each step's progress: TFX's launches, the trainers' epochs) with times.
+
+  Without it the root logger stays at Python's default, WARNING, and every logging.info of
+  the components is dropped, --verbose or not."""
+  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(asctime)s %(message)s")
+  logging.getLogger().setLevel(logging.INFO)
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.INFO)
+
+
 def run(args) -> int:
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   try:
@@ -211,7 +222,9 @@ def run(args) -> int:
   except ValueError as e:
     print(f"distillrec: {e}", file=sys.stderr)
     return 2
-  if not args.verbose:
+  if args.verbose:
+    _verbose()
+  else:
     _quiet()
   # Heavy imports (TensorFlow, TFX, Beam) only after the cheap checks.
   from pipeline import runners, report  # pylint: disable=g-import-not-at-top

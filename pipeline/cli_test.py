@@ -41,6 +41,16 @@ def test_folder_without_interactions(tmp_path):
   assert "no interactions found in" in err and len(err.strip().splitlines()) == 1
 
 
+def test_verbose_run_shows_info_logs(tmp_path):
+  # Python's root logger stays at WARNING unless told otherwise, which hid every step's
+  # INFO log (TFX's launches, the trainers' epochs) even with --verbose.
+  code, _, err = _run("run", "--verbose", "--data", str(tmp_path), "--output", str(tmp_path / "r"))
+  assert code == 2
+  assert "no interactions found in" in err
+  info = [line for line in err.splitlines() if line.startswith("INFO ")]
+  assert info, err
+
+
 def test_bad_config_value():
   code, _, err = _run("run", "--set", "example_gen.history_length=-1")
   assert code == 2
