@@ -788,7 +788,8 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   `figures(model)` measures them, e.g. EvalRows.student_figures) are within
   config.max_auc_drop of the teacher's (`reference`). `evaluation` (packed eval batches)
   is what fine-tuning stops early on. The curve starts at the dense student (target 0),
-  measured as the steps are: it is kept when no step is within budget.
+  measured as the steps are: it is kept when no step is within budget. `train` repeats
+  without end: an epoch is `steps_per_epoch` of its batches.
 
   Each step starts from the previous one's weights (one wrapped model, `retarget`ed between
   steps): sparsity ramps from the previous target to the next over pruning_ramp_epochs,
@@ -835,7 +836,7 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
         monitor="val_auc", mode="max", patience=config.pruning_early_stopping_patience,
         restore_best_weights=True, start_from_epoch=config.pruning_ramp_epochs - 1)
     history = pruned.fit(train, validation_data=evaluation, epochs=config.pruning_epochs,
-                         callbacks=pruning_callbacks() + [
+                         steps_per_epoch=steps_per_epoch, callbacks=pruning_callbacks() + [
                              stopper, training.EpochLog(f"student pruning to {target:.2f}"),
                              keras.callbacks.TensorBoard(
                                  os.path.join(log_dir, f"prune_{target:.2f}"))],
@@ -905,15 +906,21 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   if config.hint_weight > 0:
     stages["distill"]["final_hint_loss"] = float(history.history["hint_loss"][-1])
 
+  # Pruning and QAT epochs are as long as the KD stage's: a pass over the train split,
+  # cut into epochs of at most training_config.max_steps_per_epoch steps. So the pruning
+  # ramp, its patience and QAT's epochs mean about as many steps on large data as on small.
+  epoch_steps = training_config.steps_per_epoch(steps_per_epoch) or steps_per_epoch
+  train = train.repeat()
   if config.prune:
     model, stages["prune"] = prune_to_budget(model, train, evaluation, config, log_dir,
-                                             steps_per_epoch, reference, figures, measure)
+                                             epoch_steps, reference, figures, measure)
 
   if config.qat:
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
                     config.pair_weight)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
+                        steps_per_epoch=epoch_steps,
                         callbacks=[training.EpochLog("student QAT"),
                                    keras.callbacks.TensorBoard(os.path.join(log_dir, "qat"))],
                         verbose=0)

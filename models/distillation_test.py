@@ -360,7 +360,7 @@ def test_search_stops_at_the_first_step_outside_the_budget(tmp_path, full_curve,
   dense = _student()
   dense_weights = dense.get_weights()
   model, report = distillation.prune_to_budget(
-      dense, data, data, config, str(tmp_path), steps_per_epoch=4,
+      dense, data.repeat(), data, config, str(tmp_path), steps_per_epoch=4,
       reference=_reference(0.841, 0.811), figures=lambda model: _reference(*next(figures)))
   assert len(report["curve"]) == tried and report["chosen_step"] == chosen
   assert [step["target"] for step in report["curve"]] == [0.0, 0.3, 0.5, 0.7][:tried]
@@ -750,3 +750,30 @@ def test_kd_stage_stops_on_the_eval_gauc_when_asked(tmp_path):
                                        str(tmp_path), steps_per_epoch=4, reference=None,
                                        figures=None)
   assert "best_eval_gauc" not in auc_stages["distill"]
+
+
+@pytest.mark.slow
+def test_pruning_and_qat_epochs_are_as_long_as_the_kd_stages(tmp_path, monkeypatch):
+  """A pass of 6 batches cut into epochs of at most 4 steps (two of 3): pruning and QAT
+  train 3 steps an epoch too, as the KD stage does, not a whole pass."""
+  done = []
+  fit = keras.Model.fit
+
+  def counted_fit(self, *args, **kwargs):
+    before = int(self.optimizer.iterations.numpy())
+    history = fit(self, *args, **kwargs)
+    done.append((int(self.optimizer.iterations.numpy()) - before, len(history.history["loss"])))
+    return history
+
+  monkeypatch.setattr(keras.Model, "fit", counted_fit)
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=6)
+  training_config = TrainingConfig(learning_rate=1e-2, max_epochs=1, max_steps_per_epoch=4)
+  config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5,), pruning_ramp_epochs=1,
+                              pruning_epochs=2, qat_epochs=2, qat_calibration_batches=2)
+  _, stages = distillation.distill(
+      _student(), data, data, config, training_config, str(tmp_path), steps_per_epoch=6,
+      reference=_reference(0.5, 0.5), figures=lambda _: _reference(0.5, 0.5))
+  # (steps, epochs) of each fit: the KD stage, the pruning step, QAT.
+  assert done == [(3, 1), (6, 2), (6, 2)]
+  assert stages["prune"]["target"] == 0.5 and stages["qat"]["epochs"] == 2
