@@ -71,6 +71,18 @@ class TransformedData:
   transform_config: object  # models.hparams.TransformConfig
 
 
+@pytest.fixture
+def sdist_builds(monkeypatch):
+  """TFX's tfx_ephemeral sdist builder (which every Beam executor calls through
+  dependency_utils.make_beam_dependency_flags when its args name no dependency), spied:
+  the list gets one entry per sdist TFX would have built."""
+  from tfx.utils import dependency_utils  # pylint: disable=g-import-not-at-top
+  built = []
+  monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
+                      lambda: built.append(1) or "/tmp/tfx_ephemeral.tar.gz")
+  return built
+
+
 def _beam_context(executor_class, folder):
   # The local runner's own args for small data: in_memory, and the dependency flag with
   # which TFX builds no sdist of itself (left in the temp folder) per executor.

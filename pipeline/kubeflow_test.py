@@ -155,19 +155,16 @@ def test_beam_args(beam, expected):
   assert kubeflow.beam_pipeline_args(configs.BeamConfig(**beam), IMAGE) == expected
 
 
-def test_direct_runner_args_stop_tfx_building_an_sdist_per_component(monkeypatch):
+def test_direct_runner_args_stop_tfx_building_an_sdist_per_component(sdist_builds):
   """TFX's own check (run by every Beam executor) finds the dependencies named and adds none."""
   from tfx.utils import dependency_utils  # pylint: disable=g-import-not-at-top
-  built = []
-  monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
-                      lambda: built.append(1) or "/tmp/tfx_ephemeral.tar.gz")
   args = kubeflow.beam_pipeline_args(configs.BeamConfig(), IMAGE)
   assert dependency_utils.make_beam_dependency_flags(args) == args
-  assert not built
+  assert not sdist_builds
   # The same check without the flag builds one: the spy sees what the args prevent.
   bare = [arg for arg in args if not arg.startswith("--sdk_container_image")]
   assert dependency_utils.make_beam_dependency_flags(bare)[-1].startswith("--extra_package=")
-  assert built == [1]
+  assert sdist_builds == [1]
 
 
 def test_dataflow_without_the_image_gets_a_note():

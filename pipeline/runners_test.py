@@ -26,14 +26,11 @@ def test_direct_runner_args_name_this_checkout_as_the_dependencies(overrides, ro
   assert args == expected + [f"--setup_file={runners.SETUP_FILE}"]
 
 
-def test_tfx_builds_no_sdist_for_the_local_args(monkeypatch):
+def test_tfx_builds_no_sdist_for_the_local_args(sdist_builds):
   from tfx.utils import dependency_utils  # pylint: disable=g-import-not-at-top
-  built = []
-  monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
-                      lambda: built.append(1) or "/tmp/tfx_ephemeral.tar.gz")
   args = runners.beam_pipeline_args(_config(), 1000)
   assert dependency_utils.make_beam_dependency_flags(args) == args
-  assert not built
+  assert not sdist_builds
 
 
 @pytest.mark.parametrize("extra", [
