@@ -213,6 +213,14 @@ def _verbose() -> None:
   absl_logging.set_verbosity(absl_logging.INFO)
 
 
+def _logging(verbose: bool) -> None:
+  """--verbose: every log at INFO and above; else only this command's own output."""
+  if verbose:
+    _verbose()
+  else:
+    _quiet()
+
+
 def run(args) -> int:
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   try:
@@ -222,10 +230,7 @@ def run(args) -> int:
   except ValueError as e:
     print(f"distillrec: {e}", file=sys.stderr)
     return 2
-  if args.verbose:
-    _verbose()
-  else:
-    _quiet()
+  _logging(args.verbose)
   # Heavy imports (TensorFlow, TFX, Beam) only after the cheap checks.
   from pipeline import runners, report  # pylint: disable=g-import-not-at-top
   from interactions.sources import DataError  # pylint: disable=g-import-not-at-top
@@ -289,8 +294,7 @@ def report(args) -> int:
     return 2
   # The run may have moved since: its store is the one in RUN_DIR.
   config = dataclasses.replace(config, output_dir=os.path.abspath(args.run_dir))
-  if not args.verbose:
-    _quiet()
+  _logging(args.verbose)
   from pipeline import report as run_report  # pylint: disable=g-import-not-at-top
   try:
     summary = run_report.build_report(config)
@@ -314,8 +318,7 @@ def verify(args) -> int:
   except ValueError as e:
     print(f"distillrec: {config_path}: {e}", file=sys.stderr)
     return 2
-  if not args.verbose:
-    _quiet()
+  _logging(args.verbose)
   from models import push  # pylint: disable=g-import-not-at-top
   problems = []
   for kind, folder, check in (("serving", config.serving_model_dir, push.verify_serving),
@@ -331,8 +334,7 @@ def verify(args) -> int:
 
 def recommend(args) -> int:
   """Prints what a pushed model recommends to one user; one line and exit 2 on bad input."""
-  if not args.verbose:
-    _quiet()
+  _logging(args.verbose)
   from pipeline import recommend as ranking  # pylint: disable=g-import-not-at-top
   try:
     result = ranking.recommend(args.run, args.user, args.k, args.include_seen, args.model)
@@ -360,8 +362,7 @@ def compile_kubeflow(args) -> int:
   except ValueError as e:
     print(f"distillrec: {e}", file=sys.stderr)
     return 2
-  if not args.verbose:
-    _quiet()
+  _logging(args.verbose)
   try:
     spec = kubeflow.compile_spec(config, args.image)
   except Exception as e:  # pylint: disable=broad-except
