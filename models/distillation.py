@@ -861,7 +861,7 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
 
 
 def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
-            config, training_config, log_dir: str, steps_per_epoch: int,
+            config, training_config, log_dir: str, steps_per_pass: int,
             reference: Dict[str, float], figures: Callable[[keras.Model], Dict[str, float]],
             measure: Optional[Callable[[keras.Model], Dict]] = None,
             teacher_vectors: Optional[TeacherVectors] = None):
@@ -870,6 +870,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   config: models.hparams.DistillationConfig; reference and figures: the pruning budget's
   (`prune_to_budget`), the teacher's figures and a function giving a student's (also what
   the KD stage stops early on when config.early_stopping_metric is "gauc");
+  steps_per_pass: batches in one pass over `train` (one pass, not repeated);
   teacher_vectors: the hints' targets (needed when config.hint_weight > 0; pruning and QAT
   train on the logits alone). Returns (final model, stages) where stages records each
   stage's epochs, eval AUC and measured sparsity (and pruning's whole curve).
@@ -896,7 +897,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
 
   history, best_epoch = training.fit(trainer, train, evaluation, training_config,
                                      os.path.join(log_dir, "distill"), "student",
-                                     steps_per_pass=steps_per_epoch,
+                                     steps_per_pass=steps_per_pass,
                                      epoch_figures=epoch_figures, monitor=monitor)
   stages["distill"] = {"epochs": len(history.history["loss"]), "best_epoch": best_epoch,
                        "early_stopping_metric": config.early_stopping_metric,
@@ -909,7 +910,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   # Pruning and QAT epochs are as long as the KD stage's: a pass over the train split,
   # cut into epochs of at most training_config.max_steps_per_epoch steps. So the pruning
   # ramp, its patience and QAT's epochs mean about as many steps on large data as on small.
-  epoch_steps = training_config.steps_per_epoch(steps_per_epoch) or steps_per_epoch
+  epoch_steps = training_config.steps_per_epoch(steps_per_pass) or steps_per_pass
   train = train.repeat()
   if config.prune:
     model, stages["prune"] = prune_to_budget(model, train, evaluation, config, log_dir,

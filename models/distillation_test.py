@@ -736,18 +736,18 @@ def test_kd_stage_stops_on_the_eval_gauc_when_asked(tmp_path):
   config = DistillationConfig(prune=False, qat=False, hint_weight=0.0,
                               early_stopping_metric="gauc")
   _, stages = distillation.distill(
-      _student(), data, data, config, training_config, str(tmp_path), steps_per_epoch=4,
+      _student(), data, data, config, training_config, str(tmp_path), steps_per_pass=4,
       reference=None, figures=lambda _: _reference(0.5, next(gaucs)))
   assert stages["distill"]["epochs"] == 4 and stages["distill"]["best_epoch"] == 2
   assert stages["distill"]["best_eval_gauc"] == 0.75
   assert stages["distill"]["early_stopping_metric"] == "gauc"
   with pytest.raises(ValueError, match="early_stopping_metric = gauc needs"):
     distillation.distill(_student(), data, data, config, training_config, str(tmp_path),
-                         steps_per_epoch=4, reference=None, figures=None)
+                         steps_per_pass=4, reference=None, figures=None)
   # On "auc" (the default) the figures are not read.
   auc_config = DistillationConfig(prune=False, qat=False, hint_weight=0.0)
   _, auc_stages = distillation.distill(_student(), data, data, auc_config, training_config,
-                                       str(tmp_path), steps_per_epoch=4, reference=None,
+                                       str(tmp_path), steps_per_pass=4, reference=None,
                                        figures=None)
   assert "best_eval_gauc" not in auc_stages["distill"]
 
@@ -772,7 +772,7 @@ def test_pruning_and_qat_epochs_are_as_long_as_the_kd_stages(tmp_path, monkeypat
   config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5,), pruning_ramp_epochs=1,
                               pruning_epochs=2, qat_epochs=2, qat_calibration_batches=2)
   _, stages = distillation.distill(
-      _student(), data, data, config, training_config, str(tmp_path), steps_per_epoch=6,
+      _student(), data, data, config, training_config, str(tmp_path), steps_per_pass=6,
       reference=_reference(0.5, 0.5), figures=lambda _: _reference(0.5, 0.5))
   # (steps, epochs) of each fit: the KD stage, the pruning step, QAT.
   assert done == [(3, 1), (6, 2), (6, 2)]

@@ -184,10 +184,10 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   if distillation_config.pair_weight:
     # Pairwise distillation: each train row and its transfer partner in one batch.
     first, second = distillation.transfer_pairs(labelled_rows, chunk)
-    steps_per_epoch = -(-labelled_rows // (batch_size // 2))
+    steps_per_pass = -(-labelled_rows // (batch_size // 2))
     train = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size, seed)
   else:
-    steps_per_epoch = -(-train_rows // batch_size)
+    steps_per_pass = -(-train_rows // batch_size)
     train = inputs.shuffled_batches(train_arrays, batch_size, seed)
   if cold_start:
     train = distillation.drop_user_ids(train, hparams.user_id_dropout, features.USER_INDEX,
@@ -196,7 +196,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   model_config = dataclasses.replace(hparams, user_id_dropout=0.0) if cold_start else hparams
   logging.info("DistillationTrainer: %d train rows in memory (%d of them transfer rows), "
                "batches of %d (%d steps a pass), learning rate %g", train_rows,
-               train_rows - labelled_rows, batch_size, steps_per_epoch, learning_rate)
+               train_rows - labelled_rows, batch_size, steps_per_pass, learning_rate)
   # The eval split is read in the same order every epoch: its teacher outputs are kept.
   evaluation = distillation.with_teacher_logits(eval_plain, teacher_fn,
                                                 student.cast_ids).cache()
@@ -238,7 +238,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   applied = dataclasses.replace(training_config, batch_size=batch_size,
                                 learning_rate=learning_rate)
   model, stages = distillation.distill(model, train, evaluation, distillation_config,
-                                       applied, log_dir, steps_per_epoch,
+                                       applied, log_dir, steps_per_pass,
                                        reference=budget_reference, figures=eval_figures,
                                        measure=measure, teacher_vectors=teacher_vectors)
   stages["distill"].update(batch_size=batch_size, learning_rate=learning_rate,
