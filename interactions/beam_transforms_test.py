@@ -13,10 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import tensorflow as tf
 
-from interactions import beam_transforms, example_gen, sources
+from interactions import beam_transforms, example_gen, history, sources
 from interactions.beam_transforms import _TimestampQuantiles, split_boundaries
 from interactions.config import DataConfig, ExampleGenConfig
+from interactions.sources import Interaction, ItemAttributes, UserAttributes
+from models import features
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 FRACTIONS = (0.8, 0.1, 0.1)
@@ -210,3 +213,51 @@ def test_small_read_chunks_change_nothing_downstream(tmp_path):
       (43, "timestamp"), (45, "rating"), (47, "timestamp")]
   assert chunked_bad == whole_bad
   assert "duplicate of line 2" in chunked_bad[2]["reason"]
+
+
+# --- Encoding -------------------------------------------------------------------------
+
+
+def _example_by_hand(row, user, item, user_known, item_known):
+  """The tf.Example of one row, field by field with the protobuf API."""
+  text = lambda *values: tf.train.Feature(  # pylint: disable=unnecessary-lambda-assignment
+      bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+  number = lambda value: tf.train.Feature(  # pylint: disable=unnecessary-lambda-assignment
+      int64_list=tf.train.Int64List(value=[value]))
+  known = lambda flag: text(features.KNOWN if flag else features.NEW)  # pylint: disable=unnecessary-lambda-assignment
+  return tf.train.Example(features=tf.train.Features(feature={
+      features.USER_ID: text(row.user), features.ITEM_ID: text(row.item),
+      features.TIMESTAMP: number(row.timestamp), features.LABEL: number(row.label),
+      features.HISTORY_ITEM_IDS: text(*row.history),
+      features.USER_PRIOR_COUNT: number(row.prior_count),
+      features.USER_PRIOR_LIKE_RATE: tf.train.Feature(
+          float_list=tf.train.FloatList(value=[row.prior_like_rate])),
+      features.USER_AGE: number(user.age), features.USER_GENDER: text(user.gender),
+      features.USER_OCCUPATION: text(user.occupation),
+      features.ITEM_GENRES: text(*item.genres), features.ITEM_YEAR: number(item.year),
+      features.USER_IN_TRAIN: known(user_known), features.ITEM_IN_TRAIN: known(item_known),
+      features.USER_ACTIVITY: text(features.activity_bucket(row.prior_count))}))
+
+
+def test_encode_examples_equals_examples_built_field_by_field():
+  # Items with one, three and no genres listed, one item and the user missing from the
+  # side tables (their defaults fill in), non-ASCII ids, a history shorter than its length.
+  items = {"i1": ItemAttributes(genres=("Drama",), year=1990),
+           "i2": ItemAttributes(genres=("Action", "Comedy", "Sci-Fi"), year=2001),
+           "é3": ItemAttributes()}
+  users = {"u1": UserAttributes(age=31, gender="F", occupation="writer")}
+  events = [Interaction(user, item, 100 + 10 * k, k % 2, 0, k + 2)
+            for k, (user, item) in enumerate([("u1", "i1"), ("u1", "i2"), ("u1", "é3"),
+                                              ("u1", "i9"), ("u1", "i2")])]
+  rows, _ = history.user_rows(events, history_length=3)
+  items_known = [True, False, True, False, True]
+  for user_known in (True, False):
+    users_given = users if user_known else {}
+    encoded = beam_transforms.encode_examples(rows, users_given, items, user_known,
+                                              items_known)
+    assert len(encoded) == len(rows)
+    for record, row, item_known in zip(encoded, rows, items_known):
+      expected = _example_by_hand(row, users_given.get(row.user, UserAttributes()),
+                                  items.get(row.item, ItemAttributes()), user_known, item_known)
+      assert tf.train.Example.FromString(record) == expected
+  assert beam_transforms.encode_examples([], users, items, True, []) == []

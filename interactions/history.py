@@ -51,12 +51,14 @@ def user_rows(events: Sequence[Interaction], history_length: int,
   likes_before = [0]
   for event in kept:
     likes_before.append(likes_before[-1] + event.label)
+  items = [event.item for event in kept]
   group_start = 0
   for index, event in enumerate(kept):
     if index > 0 and event.timestamp != kept[index - 1].timestamp:
       group_start = index
     visible = index if same_timestamp_visible else group_start
-    recent = [kept[j].item for j in range(visible - 1, max(visible - history_length, 0) - 1, -1)]
+    start = max(visible - history_length, 0)
+    recent = items[start:visible][::-1]  # most recent first
     recent += [features.HISTORY_PAD] * (history_length - len(recent))
     rows.append(UserRow(
         user=event.user, item=event.item, timestamp=event.timestamp, label=event.label,
