@@ -1,5 +1,6 @@
-"""ExampleGen's Beam graph at scale: reading in parts, and split boundaries from a quantile
-combiner (exact, approximate within its stated rank error, or auto)."""
+"""ExampleGen's Beam graph at scale: reading in parts, split boundaries from a quantile
+combiner (exact, approximate within its stated rank error, or auto), and the column-wise
+encoding of the examples."""
 
 import glob
 import json
