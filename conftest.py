@@ -64,9 +64,9 @@ def pytest_configure(config):  # pylint: disable=unused-argument
 
 @dataclasses.dataclass(frozen=True)
 class TransformedData:
-  """A tiny synthetic data set through InteractionsExampleGen and Transform (as artifacts)."""
+  """A tiny synthetic data set through InteractionsExampleGen, and Transform's graph of it
+  (as artifacts; Transform writes no transformed examples, as in the pipeline)."""
   raw_examples: object  # standard_artifacts.Examples
-  transformed_examples: object  # standard_artifacts.Examples
   transform_graph: object  # standard_artifacts.TransformGraph
   transform_config: object  # models.hparams.TransformConfig
 
@@ -100,7 +100,9 @@ def transformed_data(tmp_path_factory) -> TransformedData:
   ML Metadata): the trainers' tests need their outputs, not a pipeline run.
   """
   # pylint: disable=g-import-not-at-top
+  from google.protobuf import json_format
   from tfx.components.transform import executor as transform_executor
+  from tfx.proto import transform_pb2
   from tfx.types import standard_artifacts
   from components.interactions_example_gen import executor as example_gen_executor
   from interactions import synthetic
@@ -131,14 +133,14 @@ def transformed_data(tmp_path_factory) -> TransformedData:
 
   transform_config = TransformConfig()
   transform_graph = artifact(standard_artifacts.TransformGraph, "transform_graph")
-  transformed = artifact(standard_artifacts.Examples, "transformed_examples")
   transform_executor.Executor(_beam_context(transform_executor.Executor, root)).Do(
       {"examples": [raw], "schema": [schema]},
-      {"transform_graph": [transform_graph], "transformed_examples": [transformed]},
+      {"transform_graph": [transform_graph]},
       {"preprocessing_fn": "models.preprocessing.preprocessing_fn",
+       "splits_config": json_format.MessageToJson(transform_pb2.SplitsConfig(analyze=["train"])),
        "custom_config": json.dumps(transform_config.custom_config()),
        "disable_statistics": 1, "force_tf_compat_v1": 0})
-  return TransformedData(raw, transformed, transform_graph, transform_config)
+  return TransformedData(raw, transform_graph, transform_config)
 
 
 @pytest.fixture(scope="session")
@@ -151,12 +153,12 @@ def run_teacher_executor(transformed_data):
   # pylint: enable=g-import-not-at-top
 
   def run(teacher_config, folder, examples=None):
-    """examples: a transformed Examples artifact instead of transformed_data's."""
+    """examples: an Examples artifact instead of transformed_data's raw_examples."""
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = (os.path.join(str(folder), "model"),
                                 os.path.join(str(folder), "model_run"))
     executor.Executor().Do(
-        {"examples": [examples or transformed_data.transformed_examples],
+        {"examples": [examples or transformed_data.raw_examples],
          "transform_graph": [transformed_data.transform_graph]},
         {"model": [model], "model_run": [model_run]},
         {"teacher_config": teacher_config.to_json(),
@@ -198,8 +200,7 @@ def run_student_executor(transformed_data, trained_teacher):
     for key, artifact in artifacts.items():
       artifact.uri = os.path.join(str(folder), key)
     executor.Executor().Do(
-        {"examples": [transformed_data.transformed_examples],
-         "raw_examples": [transformed_data.raw_examples],
+        {"examples": [transformed_data.raw_examples],
          "transform_graph": [transformed_data.transform_graph],
          "teacher_model": [trained_teacher[0]]},
         {key: [artifact] for key, artifact in artifacts.items()},

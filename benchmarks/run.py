@@ -7,7 +7,7 @@
    size-quality curve is reported; the step kept is the one a default run keeps.
 2. Baselines on the same test rows: the item's like-rate in the train split (popularity),
    the user's earlier like-rate (a feature of every row), and matrix factorization
-   trained by the TeacherTrainer code on the same transformed split.
+   trained by the TeacherTrainer code on the same train split.
 3. Students from the same teacher and split, by the DistillationTrainer code and config
    only: without distillation (alpha = 1), with the pipeline's distillation and with the
    other kind (feature-level hints vs logits only), each with three seeds (the spread
@@ -51,9 +51,8 @@ def _artifact_paths(outputs):
   from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   transform = outputs["Transform"]
   teacher = outputs["TeacherTrainer"]["model"]
-  return {"examples": transform["transformed_examples"].uri,
+  return {"examples": outputs["InteractionsExampleGen"]["examples"].uri,
           "transform_graph": transform["transform_graph"].uri,
-          "raw_examples": outputs["InteractionsExampleGen"]["examples"].uri,
           "teacher_dir": teacher.uri,
           "teacher_serving_dir": path_utils.serving_model_dir(teacher.uri)}
 
@@ -196,7 +195,7 @@ def _train_student(config, paths, teacher, kd, student, folder):
   from models import distillation_trainer  # pylint: disable=g-import-not-at-top
   dirs = {key: os.path.join(folder, key) for key in ("model", "mobile_model", "model_run")}
   report = distillation_trainer.run(
-      paths["examples"], paths["raw_examples"], paths["transform_graph"],
+      paths["examples"], paths["transform_graph"],
       paths["teacher_serving_dir"], teacher, student, kd, config.transform,
       serving_dir=dirs["model"], mobile_dir=dirs["mobile_model"], log_dir=dirs["model_run"])
   return report, dirs
@@ -296,7 +295,7 @@ def main(argv=None) -> int:
   paths = _artifact_paths(outputs)
   compression = CompressionReport.read(outputs["DistillationTrainer"]["model_run"].uri)
   gate = int8_evaluation.Int8Evaluation.read(outputs["Int8Evaluator"]["evaluation"].uri)
-  test = TestSplit(paths["raw_examples"], config.gate.ndcg_k)
+  test = TestSplit(paths["examples"], config.gate.ndcg_k)
 
   def from_gate(model):
     figures = gate.overall(model)

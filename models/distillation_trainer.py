@@ -86,13 +86,14 @@ class CompressionReport(Summary):
   FILE_NAME = "compression_report.json"  # in the ModelRun and the student's Model artifact
 
 
-def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
+def run(examples_uri: str, transform_graph_uri: str,
         teacher_serving_dir: str, teacher: TeacherSummary, hparams: StudentConfig,
         distillation_config: DistillationConfig, transform: TransformConfig,
         serving_dir: str, mobile_dir: str, log_dir: str) -> CompressionReport:
   """Trains the student from the frozen teacher's logits, compresses and exports it.
 
-  examples_uri / raw_examples_uri: transformed and raw examples (Split-*/);
+  examples_uri: ExampleGen's raw examples (Split-*/), read through the Transform graph
+  at transform_graph_uri;
   teacher_serving_dir: the teacher SavedModel (its `transformed_logits` signature
   gives the soft labels). Writes the student SavedModel to serving_dir, the mobile
   bundle (model.tflite, vocabularies, manifest.json) to mobile_dir and TensorBoard
@@ -107,15 +108,14 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # pylint: enable=g-import-not-at-top
   tft_output = tft.TFTransformOutput(transform_graph_uri)
   sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
-  spec = tft_output.transformed_feature_spec()
   training_config = hparams.training
   seed = training_config.seed
   # Seeded before anything random is built: the shuffle's order depends on the global
   # seed too, so datasets built first would depend on what ran before in this process.
   keras.utils.set_random_seed(seed)
   train_files = inputs.split_files(examples_uri, "train")
-  eval_plain = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
-                                   4 * training_config.batch_size)
+  eval_files = inputs.split_files(examples_uri, "eval")
+  eval_plain = inputs.transformed_dataset(eval_files, tft_output, 4 * training_config.batch_size)
 
   # The teacher is frozen: only its exported transformed_logits signature is called.
   teacher_model = tf.saved_model.load(teacher_serving_dir)  # keep: it owns the variables
@@ -134,8 +134,8 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   # Cold-start targets: the student's user-id dropout moves from the model to its batches,
   # and a dropped row gets the teacher's outputs for the OOV user (its second pass here).
   cold_start = distillation_config.cold_start_targets and hparams.user_id_dropout > 0
-  labelled = inputs.in_memory(inputs.make_dataset(train_files, spec,
-                                                  4 * training_config.batch_size),
+  labelled = inputs.in_memory(inputs.transformed_dataset(train_files, tft_output,
+                                                         4 * training_config.batch_size),
                               canonical_order=True)
   labelled_rows = len(labelled[1])
   # The section as this split applies it (transfer rows only up to a size, hints by
@@ -224,7 +224,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   budget_reference, eval_figures = None, None
   if distillation_config.prune or distillation_config.early_stopping_metric == "gauc":
     eval_rows = distillation.EvalRows.from_records(
-        inputs.read_records(inputs.split_files(raw_examples_uri, "eval")), tft_output)
+        inputs.read_records(eval_files), tft_output)
     if distillation_config.prune:  # early stopping needs no teacher figures
       budget_reference = eval_rows.figures(
           eval_rows.logits(lambda batch: teacher_fn(batch)["logit"]))
@@ -248,8 +248,7 @@ def run(examples_uri: str, raw_examples_uri: str, transform_graph_uri: str,
   student_eval = training.evaluate(lambda b: model(student.cast_ids(b), training=False),
                                    eval_plain, sizes.user_oov_id)
 
-  raw_eval = inputs.split_files(raw_examples_uri, "eval")
-  warmup = [r.numpy() for r in tf.data.TFRecordDataset(raw_eval, compression_type="GZIP")
+  warmup = [r.numpy() for r in tf.data.TFRecordDataset(eval_files, compression_type="GZIP")
             .take(distillation_config.warmup_examples)]
   export.export_serving_model(model, tft_output, sizes, serving_dir,
                               cast_inputs=student.cast_ids,

@@ -54,9 +54,8 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 def raw_serving_feature_spec(tft_output):
   """Raw features a request carries: all but the label, the timestamp and the
   evaluation-only features (none is a model input)."""
-  spec = dict(tft_output.raw_feature_spec())
-  for name in (features.LABEL, features.TIMESTAMP) + features.EVALUATION_FEATURES:
-    spec.pop(name, None)
+  spec = model_inputs.training_feature_spec(tft_output)
+  spec.pop(features.LABEL, None)
   return spec
 
 

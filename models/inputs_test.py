@@ -5,6 +5,7 @@ import multiprocessing
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from models import features, inputs, process_memory
 
@@ -208,3 +209,28 @@ def test_in_memory_data_is_held_once_by_the_training_batches():
     grown = pool.apply(_resident_growth_of_in_memory_batches, (rows, width))
   size = rows * width * 4
   assert grown < 1.35 * size, f"{grown / 2**20:.0f} MB resident for {size / 2**20:.0f} MB of data"
+
+
+def test_transformed_dataset_gives_the_trainers_vocabulary_ids(transformed_data):
+  """What both trainers train on: ExampleGen's rows in file order, through the graph."""
+  tft_output = tft.TFTransformOutput(transformed_data.transform_graph.uri)
+  vocabulary = tft_output.vocabulary_by_name(features.ITEM_VOCABULARY)
+  # Independent path: look raw ids up in the vocabulary file with plain Python.
+  index = {item.decode(): i + 1 for i, item in enumerate(vocabulary)}
+  oov = len(vocabulary) + 1
+  files = inputs.split_files(transformed_data.raw_examples.uri, "eval")
+  raw = inputs.read_records(files)
+  rows = [tf.train.Example.FromString(record).features.feature for record in raw]
+  batches = list(inputs.transformed_dataset(files, tft_output, 64).as_numpy_iterator())
+  labels = np.concatenate([label for _, label in batches]).ravel()
+  batch = {name: np.concatenate([b[name] for b, _ in batches]) for name in batches[0][0]}
+  assert set(batch) == set(inputs.MODEL_INPUTS) and len(labels) == len(rows) > 64
+  np.testing.assert_array_equal(labels, [row[features.LABEL].int64_list.value[0] for row in rows])
+  np.testing.assert_array_equal(
+      batch[features.ITEM_INDEX],
+      [index.get(row[features.ITEM_ID].bytes_list.value[0].decode(), oov) for row in rows])
+  np.testing.assert_array_equal(
+      batch[features.HISTORY_INDEX],
+      [[0 if h == b"" else index.get(h.decode(), oov)
+        for h in row[features.HISTORY_ITEM_IDS].bytes_list.value] for row in rows])
+  assert batch[features.GENRE_INDEX].shape == (len(rows), 6)

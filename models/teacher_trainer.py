@@ -1,4 +1,5 @@
-"""TeacherTrainer's run logic: train the teacher on transformed examples, evaluate, export.
+"""TeacherTrainer's run logic: train the teacher on examples through the Transform graph,
+evaluate, export.
 
 A plain function over paths and hyper-parameters: the TFX executor calls it with
 artifact URIs, tests and `make bench` (e.g. the matrix-factorization baseline on
@@ -36,7 +37,8 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
         transform: TransformConfig, serving_dir: str, log_dir: str) -> TeacherSummary:
   """Trains on `Split-train` with early stopping on `Split-eval` AUC; exports to serving_dir.
 
-  examples_uri: transformed examples (Split-*/ of gzipped TFRecords). The SavedModel
+  examples_uri: ExampleGen's raw examples (Split-*/ of gzipped TFRecords), read through
+  the Transform graph at transform_graph_uri. The SavedModel
   has `serving_default` on serialized raw tf.Examples, `predict_instances` and
   `transformed_logits`; TensorBoard logs go to log_dir.
   """
@@ -48,7 +50,6 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   # pylint: enable=g-import-not-at-top
   tft_output = tft.TFTransformOutput(transform_graph_uri)
   sizes = inputs.InputSizes.from_transform_output(tft_output, transform)
-  spec = tft_output.transformed_feature_spec()
   training_config = hparams.training
   # Seeded before anything random is built: the shuffle's order depends on the global
   # seed too, so datasets built first would depend on what ran before in this process.
@@ -56,16 +57,16 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   # Parsed once and kept in memory (~0.3 KB a row): every epoch reshuffles the arrays
   # instead of reading and parsing the gzipped split again. In canonical order: the
   # seeded shuffles then give the same batches whatever order Beam wrote the rows in.
-  train_arrays = inputs.in_memory(inputs.make_dataset(
-      inputs.split_files(examples_uri, "train"), spec, 4 * training_config.batch_size),
+  train_arrays = inputs.in_memory(inputs.transformed_dataset(
+      inputs.split_files(examples_uri, "train"), tft_output, 4 * training_config.batch_size),
       canonical_order=True)
   batch_size, learning_rate = training_config.batch_for(len(train_arrays[1]))
   train = inputs.shuffled_batches(train_arrays, batch_size, training_config.seed)
   # Read and parsed once, then kept (~0.3 KB a row, as the train split): reading the
   # gzipped eval split of a 1e6 run (98,782 rows) took 0.7-1.3 s, before every epoch's
   # evaluation.
-  evaluation = inputs.make_dataset(inputs.split_files(examples_uri, "eval"), spec,
-                                   4 * training_config.batch_size).cache()
+  evaluation = inputs.transformed_dataset(inputs.split_files(examples_uri, "eval"), tft_output,
+                                          4 * training_config.batch_size).cache()
 
   model = teacher.build_teacher(hparams, sizes, seed=training_config.seed)
   parameters = training.count_parameters(model)

@@ -54,24 +54,27 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
   validation_gate = ValidationGate(
       anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
 
+  # Transform analyzes the train split and writes no transformed examples: the trainers
+  # read ExampleGen's through its graph (models.inputs.transformed_dataset), as the
+  # SavedModels' signatures do. Writing all three splits took Transform's executor 87-90 s
+  # on 1e6 interactions against 37-51 s for the analysis alone.
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
       schema=validation_gate.outputs["validated_schema"],
       preprocessing_fn=PREPROCESSING_FN,
-      splits_config=tfx.proto.SplitsConfig(analyze=["train"],
-                                           transform=["train", "eval", "test"]),
+      splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+      materialize=False,
       custom_config=config.transform.custom_config(),
       disable_statistics=not config.transform.compute_statistics)
 
   teacher_trainer = TeacherTrainer(
-      examples=transform.outputs["transformed_examples"],
+      examples=example_gen.outputs["examples"],
       transform_graph=transform.outputs["transform_graph"],
       teacher_config=config.teacher.to_json(),
       transform_config=config.transform.to_json())
 
   distillation_trainer = DistillationTrainer(
-      examples=transform.outputs["transformed_examples"],
-      raw_examples=example_gen.outputs["examples"],
+      examples=example_gen.outputs["examples"],
       transform_graph=transform.outputs["transform_graph"],
       teacher_model=teacher_trainer.outputs["model"],
       student_config=config.student.to_json(),

@@ -20,7 +20,6 @@ _OUTPUTS = (
     ("StatisticsGen", "statistics", "statistics"),
     ("ExampleValidator", "anomalies", "anomalies"),
     ("Transform", "transform_graph", "transform graph"),
-    ("Transform", "transformed_examples", "transformed examples"),
     ("TeacherTrainer", "model", "teacher model"),
     ("DistillationTrainer", "model", "student SavedModel"),
     ("DistillationTrainer", "mobile_model", "student int8 bundle"),

@@ -159,31 +159,13 @@ def test_split_sizes_and_cold_start_report(default_run):
   assert saved["data"]["cold_start"]["test"]["unknown_user_share"] > 0
 
 
-def test_transformed_examples_match_the_vocabulary(default_run):
+def test_transform_only_analyzes(default_run):
+  # The trainers read ExampleGen's examples through the graph (models/inputs_test.py).
   run_dir, _ = default_run
   outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
-  examples_uri = outputs["InteractionsExampleGen"]["examples"].uri
-  transformed_uri = outputs["Transform"]["transformed_examples"].uri
-  for split in ("train", "eval", "test"):
-    assert count_records(os.path.join(transformed_uri, f"Split-{split}")) == count_records(
-        os.path.join(examples_uri, f"Split-{split}"))
-
-  tft_output = tft.TFTransformOutput(outputs["Transform"]["transform_graph"].uri)
-  vocabulary = tft_output.vocabulary_by_name(features.ITEM_VOCABULARY)
-  # Independent path: look raw ids up in the vocabulary file with plain Python.
-  index = {item.decode(): i + 1 for i, item in enumerate(vocabulary)}
-  oov = len(vocabulary) + 1
-  raw = parse_raw(os.path.join(examples_uri, "Split-test"))[:200]
-  spec = tft_output.raw_feature_spec()
-  parsed = tf.io.parse_example(tf.constant(raw), spec)
-  transformed = tft_output.transform_features_layer()(parsed)
-  items = [x.decode() for x in parsed[features.ITEM_ID].numpy().ravel()]
-  np.testing.assert_array_equal(transformed[features.ITEM_INDEX].numpy(),
-                                [index.get(i, oov) for i in items])
-  histories = parsed[features.HISTORY_ITEM_IDS].numpy()
-  expected = [[0 if h == b"" else index.get(h.decode(), oov) for h in row] for row in histories]
-  np.testing.assert_array_equal(transformed[features.HISTORY_INDEX].numpy(), expected)
-  assert transformed[features.GENRE_INDEX].shape[1] == 6
+  assert "transform_graph" in outputs["Transform"]
+  assert "transformed_examples" not in outputs["Transform"]
+  assert not glob.glob(os.path.join(run_dir, "pipeline_root", "Transform", "transformed*"))
 
 
 def test_gate_table_thresholds_and_pushes_are_printed(default_run):

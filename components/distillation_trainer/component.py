@@ -16,9 +16,9 @@ class DistillationTrainerSpec(ComponentSpec):
       "transform_config": ExecutionParameter(type=str),
   }
   INPUTS = {
+      # ExampleGen's raw examples, read through the Transform graph (Transform writes no
+      # transformed ones); the raw eval rows also give TF Serving's warmup requests.
       "examples": ChannelParameter(type=standard_artifacts.Examples),
-      # Raw examples: TF Serving warmup requests and the int8-vs-float check use them.
-      "raw_examples": ChannelParameter(type=standard_artifacts.Examples),
       "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
       "teacher_model": ChannelParameter(type=standard_artifacts.Model),
   }
@@ -41,11 +41,11 @@ class DistillationTrainer(base_component.BaseComponent):
   SPEC_CLASS = DistillationTrainerSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-  def __init__(self, examples: types.BaseChannel, raw_examples: types.BaseChannel,
+  def __init__(self, examples: types.BaseChannel,
                transform_graph: types.BaseChannel, teacher_model: types.BaseChannel,
                student_config: str, distillation_config: str, transform_config: str):
     super().__init__(spec=DistillationTrainerSpec(
-        examples=examples, raw_examples=raw_examples, transform_graph=transform_graph,
+        examples=examples, transform_graph=transform_graph,
         teacher_model=teacher_model, student_config=student_config,
         distillation_config=distillation_config, transform_config=transform_config,
         model=types.Channel(type=standard_artifacts.Model),

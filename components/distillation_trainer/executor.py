@@ -20,7 +20,7 @@ class Executor(base_executor.BaseExecutor):
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     single = artifact_utils.get_single_instance
-    examples, raw_examples = single(input_dict["examples"]), single(input_dict["raw_examples"])
+    examples = single(input_dict["examples"])
     transform_graph = single(input_dict["transform_graph"])
     teacher = single(input_dict["teacher_model"])
     model, mobile_model = single(output_dict["model"]), single(output_dict["mobile_model"])
@@ -28,8 +28,7 @@ class Executor(base_executor.BaseExecutor):
 
     hparams = StudentConfig.from_json(exec_properties["student_config"])
     arguments = dict(
-        examples_uri=examples.uri, raw_examples_uri=raw_examples.uri,
-        transform_graph_uri=transform_graph.uri,
+        examples_uri=examples.uri, transform_graph_uri=transform_graph.uri,
         teacher_serving_dir=path_utils.serving_model_dir(teacher.uri),
         teacher=TeacherSummary.read(teacher.uri), hparams=hparams,
         distillation_config=DistillationConfig.from_json(exec_properties["distillation_config"]),

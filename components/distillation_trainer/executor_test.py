@@ -54,7 +54,7 @@ def test_executor_records_the_report_and_properties(distilled, trained_teacher,
   # One transfer copy of the train split (conftest's trained_student) beside its rows.
   distill = report.student.stages["distill"]
   assert distill["train_rows"] == len(inputs.read_records(
-      inputs.split_files(transformed_data.transformed_examples.uri, "train")))
+      inputs.split_files(transformed_data.raw_examples.uri, "train")))
   assert report.config["distillation"]["transfer_copies"] == 1
   assert distill["transfer_rows"] == distill["train_rows"]
   # Hints and the pairwise loss as configured there, both applied beside transfer rows
@@ -304,8 +304,7 @@ def test_same_seed_gives_the_same_student_whatever_ran_before(transformed_data, 
     tf.random.set_seed(1000 + attempt)  # what ran before must not matter
     folder = tmp_path / str(attempt)
     reports.append(distillation_trainer.run(
-        transformed_data.transformed_examples.uri, transformed_data.raw_examples.uri,
-        transformed_data.transform_graph.uri, path_utils.serving_model_dir(teacher_dir),
+        transformed_data.raw_examples.uri, transformed_data.transform_graph.uri, path_utils.serving_model_dir(teacher_dir),
         TeacherSummary.read(teacher_dir), student_config, kd_config,
         transformed_data.transform_config, serving_dir=str(folder / "model"),
         mobile_dir=str(folder / "mobile"), log_dir=str(folder / "logs")))

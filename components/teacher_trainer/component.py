@@ -1,4 +1,5 @@
-"""TeacherTrainer: trains the DCN-v2 teacher on transformed examples and exports it."""
+"""TeacherTrainer: trains the DCN-v2 teacher on ExampleGen's examples through the Transform
+graph, and exports it."""
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec

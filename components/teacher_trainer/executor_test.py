@@ -84,9 +84,8 @@ def test_transformed_signature_returns_the_teachers_vectors(transformed_data, tr
   loaded = tf.saved_model.load(path_utils.serving_model_dir(model.uri))
   signature = loaded.signatures[export.TRANSFORMED_SIGNATURE]
   tft_output = tft.TFTransformOutput(transformed_data.transform_graph.uri)
-  spec = tft_output.transformed_feature_spec()
-  batch, _ = next(iter(inputs.make_dataset(
-      inputs.split_files(transformed_data.transformed_examples.uri, "eval"), spec, 32)))
+  batch, _ = next(iter(inputs.transformed_dataset(
+      inputs.split_files(transformed_data.raw_examples.uri, "eval"), tft_output, 32)))
   outputs = signature(**batch)
   assert set(outputs) == {"logit", "user_vector", "item_vector", "history_vector"}
   tables = {name.split("/")[0]: value for name, value in distillation.saved_model_weights(
@@ -165,10 +164,10 @@ def test_training_does_not_depend_on_the_order_the_train_rows_were_written_in(
   """Beam's workers write a split's shards, and the rows in them, in an order that changes
   from run to run; the same rows written in another order (reversed, three shards) must train
   the same teacher, weight for weight."""
-  source = transformed_data.transformed_examples.uri
+  source = transformed_data.raw_examples.uri
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / "reordered")
-  examples.split_names = transformed_data.transformed_examples.split_names
+  examples.split_names = transformed_data.raw_examples.split_names
   for split in ("train", "eval"):
     records = inputs.read_records(inputs.split_files(source, split))
     if split == "train":
