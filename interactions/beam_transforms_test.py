@@ -225,7 +225,8 @@ def _example_by_hand(row, user, item, user_known, item_known):
       bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
   number = lambda value: tf.train.Feature(  # pylint: disable=unnecessary-lambda-assignment
       int64_list=tf.train.Int64List(value=[value]))
-  known = lambda flag: text(features.KNOWN if flag else features.NEW)  # pylint: disable=unnecessary-lambda-assignment
+  known = lambda flag: text(  # pylint: disable=unnecessary-lambda-assignment
+      features.KNOWN if flag else features.NEW)
   return tf.train.Example(features=tf.train.Features(feature={
       features.USER_ID: text(row.user), features.ITEM_ID: text(row.item),
       features.TIMESTAMP: number(row.timestamp), features.LABEL: number(row.label),

@@ -304,7 +304,8 @@ def test_same_seed_gives_the_same_student_whatever_ran_before(transformed_data, 
     tf.random.set_seed(1000 + attempt)  # what ran before must not matter
     folder = tmp_path / str(attempt)
     reports.append(distillation_trainer.run(
-        transformed_data.raw_examples.uri, transformed_data.transform_graph.uri, path_utils.serving_model_dir(teacher_dir),
+        transformed_data.raw_examples.uri, transformed_data.transform_graph.uri,
+        path_utils.serving_model_dir(teacher_dir),
         TeacherSummary.read(teacher_dir), student_config, kd_config,
         transformed_data.transform_config, serving_dir=str(folder / "model"),
         mobile_dir=str(folder / "mobile"), log_dir=str(folder / "logs")))
