@@ -101,6 +101,10 @@ def test_time_split_and_point_in_time_features_on_fixture(tmp_path):
   # test: every user is known; item 50 (t=800) never appears in train.
   assert cold["test"]["unknown_user_share"] == 0
   assert cold["test"]["unknown_item_share"] == pytest.approx(1 / 3)
+  # A row whose user or item is new: all of eval (t=400 new item, t=500 and 600 new
+  # user), one of test (item 50 at t=800).
+  assert cold["eval"]["unknown_user_or_item_share"] == 1
+  assert cold["test"]["unknown_user_or_item_share"] == pytest.approx(1 / 3)
   assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
 
 
