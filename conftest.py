@@ -5,7 +5,6 @@ and the rest, the quick tier (`make test-fast`). `make test` runs both.
 """
 import dataclasses
 import inspect
-import json
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -100,16 +99,15 @@ def transformed_data(tmp_path_factory) -> TransformedData:
   ML Metadata): the trainers' tests need their outputs, not a pipeline run.
   """
   # pylint: disable=g-import-not-at-top
-  from google.protobuf import json_format
+  from tfx import v1 as tfx
   from tfx.components.transform import executor as transform_executor
-  from tfx.proto import transform_pb2
-  from tfx.types import standard_artifacts
+  from tfx.types import channel, standard_artifacts
   from components.interactions_example_gen import executor as example_gen_executor
   from interactions import synthetic
   from interactions.config import DataConfig, ExampleGenConfig
-  from models.hparams import TransformConfig
   import schemas
   from models import fileio
+  from pipeline import configs, pipeline
   # pylint: enable=g-import-not-at-top
   root = str(tmp_path_factory.mktemp("transformed_data"))
   data_dir = os.path.join(root, "data")
@@ -131,16 +129,19 @@ def transformed_data(tmp_path_factory) -> TransformedData:
   fileio.write_text(os.path.join(schema.uri, "schema.pbtxt"),
                     schemas.curated_schema(ExampleGenConfig().history_length))
 
-  transform_config = TransformConfig()
+  # The pipeline's own Transform settings, as TFX's component serializes them for its
+  # executor (None: not set, which the launcher does not pass either).
+  config = configs.load_config(overrides=[])
+  component = tfx.components.Transform(
+      examples=channel.Channel(type=standard_artifacts.Examples),
+      schema=channel.Channel(type=standard_artifacts.Schema),
+      **pipeline.transform_settings(config))
   transform_graph = artifact(standard_artifacts.TransformGraph, "transform_graph")
   transform_executor.Executor(_beam_context(transform_executor.Executor, root)).Do(
       {"examples": [raw], "schema": [schema]},
       {"transform_graph": [transform_graph]},
-      {"preprocessing_fn": "models.preprocessing.preprocessing_fn",
-       "splits_config": json_format.MessageToJson(transform_pb2.SplitsConfig(analyze=["train"])),
-       "custom_config": json.dumps(transform_config.custom_config()),
-       "disable_statistics": 1, "force_tf_compat_v1": 0})
-  return TransformedData(raw, transform_graph, transform_config)
+      {name: value for name, value in component.exec_properties.items() if value is not None})
+  return TransformedData(raw, transform_graph, config.transform)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """create_pipeline(config, ...) -> tfx Pipeline. Pure: wires components, no I/O, no running."""
 
 import dataclasses
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 
@@ -29,6 +29,25 @@ class RunInputs:
   beam_pipeline_args: List[str]
 
 
+def transform_settings(config: configs.PipelineConfig) -> Dict[str, Any]:
+  """Transform's arguments besides its inputs (the tests' Transform fixture runs the
+  executor with these too).
+
+  Transform analyzes the train split and writes no transformed examples: the trainers
+  read ExampleGen's through its graph (models.inputs.transformed_dataset), as the
+  SavedModels' signatures do. Writing all three splits took Transform's executor 87-90 s
+  on 1e6 interactions against 37-51 s for the analysis alone. A trainer's first use of
+  the graph costs ~5 s of tracing wherever it comes: it moved from the export to the data
+  reading (1e5 run's data: reading both splits and tracing an export, 6.2-6.9 s against
+  5.5-7.6 s before).
+  """
+  return dict(preprocessing_fn=PREPROCESSING_FN,
+              splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+              materialize=False,
+              custom_config=config.transform.custom_config(),
+              disable_statistics=not config.transform.compute_statistics)
+
+
 def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
                     metadata_connection_config: Optional[object] = None) -> tfx.dsl.Pipeline:
   """ExampleGen -> statistics, schema, validation gate -> Transform -> teacher -> student
@@ -54,20 +73,9 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
   validation_gate = ValidationGate(
       anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
 
-  # Transform analyzes the train split and writes no transformed examples: the trainers
-  # read ExampleGen's through its graph (models.inputs.transformed_dataset), as the
-  # SavedModels' signatures do. Writing all three splits took Transform's executor 87-90 s
-  # on 1e6 interactions against 37-51 s for the analysis alone. On 1e5 it is about even
-  # (Transform 8-12 s faster; each trainer traces the graph into its tf.data map once,
-  # ~4.5 s, and the runs took 7-13 s longer in a noisy hour).
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
-      schema=validation_gate.outputs["validated_schema"],
-      preprocessing_fn=PREPROCESSING_FN,
-      splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
-      materialize=False,
-      custom_config=config.transform.custom_config(),
-      disable_statistics=not config.transform.compute_statistics)
+      schema=validation_gate.outputs["validated_schema"], **transform_settings(config))
 
   teacher_trainer = TeacherTrainer(
       examples=example_gen.outputs["examples"],
