@@ -262,7 +262,7 @@ def run(examples_uri: str, transform_graph_uri: str,
   tflite_model = export.convert_to_tflite(model, signature, representative)
   fidelity = Int8Fidelity(**export.int8_fidelity(model, tflite_model, eval_plain,
                                                  student.cast_ids,
-                                                 distillation_config.fidelity_rows))
+                                                 distillation_config.fidelity_rows, seed))
   logging.info("DistillationTrainer: int8 vs float on %d eval rows: %s", fidelity.rows, fidelity)
   manifest = export.write_mobile_bundle(
       mobile_dir, tflite_model, tft_output, sizes,

@@ -576,20 +576,36 @@ def tflite_predict(tflite_model: bytes, batch: Dict[str, np.ndarray]) -> np.ndar
   return TfliteScorer(tflite_model, size).score(batch)
 
 
-def int8_fidelity(model, tflite_model: bytes, dataset: tf.data.Dataset, cast_fn,
-                  max_rows: int) -> Dict:
-  """Scores of the int8 TFLite model against the float model on the same rows."""
-  from models import metrics  # pylint: disable=g-import-not-at-top
+def fidelity_rows(dataset: tf.data.Dataset, cast_fn, max_rows: int, seed: int):
+  """(features, labels) of every row of `dataset` (through cast_fn), or of `max_rows` of them
+  drawn at random, seeded, in their order, when it has more.
+
+  Not its first `max_rows`: rows come in the order Beam wrote them, users together, so a
+  prefix is a biased slice of the split. On 3e6 interactions (297,357 eval rows) the first
+  100,000 scored float AUC 0.9253 where the whole split scores 0.8989, and the int8 model's
+  "eval AUC" in the run summary and the mobile bundle's manifest was that slice's.
+  """
   batches, labels = [], []
-  rows = 0
   for batch, label in dataset:
     batches.append({k: v.numpy() for k, v in cast_fn(batch).items()})
     labels.append(label.numpy().reshape(-1))
-    rows += len(labels[-1])
-    if rows >= max_rows:
-      break
-  features = {k: np.concatenate([b[k] for b in batches])[:max_rows] for k in batches[0]}
-  labels = np.concatenate(labels)[:max_rows]
+  if not batches:
+    raise ValueError("no rows to compare the int8 model with the float model on")
+  features = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+  labels = np.concatenate(labels)
+  if len(labels) > max_rows:
+    keep = np.sort(np.random.default_rng(seed).choice(len(labels), max_rows, replace=False))
+    features = {k: v[keep] for k, v in features.items()}
+    labels = labels[keep]
+  return features, labels
+
+
+def int8_fidelity(model, tflite_model: bytes, dataset: tf.data.Dataset, cast_fn,
+                  max_rows: int, seed: int = 0) -> Dict:
+  """Scores of the int8 TFLite model against the float model on the same rows
+  (`fidelity_rows`)."""
+  from models import metrics  # pylint: disable=g-import-not-at-top
+  features, labels = fidelity_rows(dataset, cast_fn, max_rows, seed)
   float_scores = tf.sigmoid(tf.reshape(model(features, training=False), [-1])).numpy()
   int8_scores = tflite_predict(tflite_model, features)
   auc_float, auc_int8 = metrics.auc(labels, float_scores), metrics.auc(labels, int8_scores)

@@ -336,3 +336,29 @@ def test_quantize_values_rounds_half_to_even_and_clips_as_round_and_clip(scale, 
   one = np.float32([0.37])
   assert export.quantize_values(one, scale, zero_point) == np.clip(
       np.round(one / scale + zero_point), -128, 127)
+
+
+def test_fidelity_rows_are_a_seeded_sample_of_the_whole_split_not_its_first_rows():
+  # 10 batches of 10 rows; a row's feature is its position, its label its half of the split
+  # (the first rows all 1, as a user-ordered split puts like rows together).
+  positions = np.arange(100)
+  dataset = tf.data.Dataset.from_tensor_slices(
+      ({"position": positions}, (positions < 50).astype(np.float32)[:, None])).batch(10)
+
+  def cast(batch):
+    return {"position": tf.cast(batch["position"], tf.int32)}
+
+  features, labels = export.fidelity_rows(dataset, cast, max_rows=30, seed=7)
+  chosen = features["position"]
+  assert chosen.dtype == np.int32 and len(chosen) == len(labels) == 30
+  assert len(set(chosen)) == 30 and list(chosen) == sorted(chosen)  # distinct, in split order
+  assert chosen.max() >= 50 and chosen.min() < 50  # from both halves: both labels
+  np.testing.assert_array_equal(labels, (chosen < 50).astype(np.float32))  # rows stay whole
+  again, _ = export.fidelity_rows(dataset, cast, max_rows=30, seed=7)
+  np.testing.assert_array_equal(again["position"], chosen)
+  other, _ = export.fidelity_rows(dataset, cast, max_rows=30, seed=8)
+  assert list(other["position"]) != list(chosen)
+  # No more rows than asked for: every row, in order.
+  every, every_labels = export.fidelity_rows(dataset, cast, max_rows=100, seed=7)
+  np.testing.assert_array_equal(every["position"], positions)
+  np.testing.assert_array_equal(every_labels, (positions < 50).astype(np.float32))

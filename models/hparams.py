@@ -464,7 +464,8 @@ class DistillationConfig(Section):
   # Train-split examples (drawn at random, seeded) the TFLite converter calibrates int8
   # ranges on; rows that look up every embedding-table row are added to them.
   representative_examples: int = 2000
-  # Eval rows on which the int8 model is compared with the float student.
+  # Eval rows on which the int8 model is compared with the float student: all of them, or
+  # this many drawn at random (seeded) from a larger split (export.fidelity_rows).
   fidelity_rows: int = 100_000
   # Raw eval examples replayed by TF Serving at load (assets.extra), 8 per request.
   warmup_examples: int = 32
