@@ -339,8 +339,8 @@ def test_quantize_values_rounds_half_to_even_and_clips_as_round_and_clip(scale, 
 
 
 def test_fidelity_rows_are_a_seeded_sample_of_the_whole_split_not_its_first_rows():
-  # 10 batches of 10 rows; a row's feature is its position, its label its half of the split
-  # (the first rows all 1, as a user-ordered split puts like rows together).
+  # 10 batches of 10 rows; a row's feature is its position, its label 1 in the first half
+  # and 0 in the second: a prefix is a biased slice, as a split ordered by user is.
   positions = np.arange(100)
   dataset = tf.data.Dataset.from_tensor_slices(
       ({"position": positions}, (positions < 50).astype(np.float32)[:, None])).batch(10)
