@@ -683,33 +683,29 @@ class EvalRows:
     self.labels = np.asarray(labels, dtype=np.float64).reshape(-1)
     self.users = np.asarray(users).reshape(-1)
     self.batch_size = batch_size
-    for name, values in model_inputs.items():
+    for name, values in dict(model_inputs, users=self.users).items():
       if len(values) != len(self.labels):
         raise ValueError(f"EvalRows: {name} has {len(values)} rows, the labels "
                          f"{len(self.labels)}")
 
   @classmethod
-  def from_records(cls, records: Sequence[bytes], tft_output,
+  def from_dataset(cls, dataset: tf.data.Dataset, records: Sequence[bytes], tft_output,
                    batch_size: int = 8192) -> "EvalRows":
-    """Serialized raw tf.Examples -> rows, through the Transform graph as served."""
-    from models import export, features  # pylint: disable=g-import-not-at-top
-    raw_spec = tft_output.raw_feature_spec()
-    served = export.raw_serving_feature_spec(tft_output)
-    keys = {name: raw_spec[name] for name in (features.LABEL, features.USER_ID)}
-    layer = tft_output.transform_features_layer()
-    parts, labels, users = {}, [], []
-    for start in range(0, len(records), batch_size):
-      chunk = tf.constant(list(records[start:start + batch_size]))
-      transformed = layer(tf.io.parse_example(chunk, served))
-      for name in inputs.MODEL_INPUTS:
-        parts.setdefault(name, []).append(np.asarray(transformed[name]))
-      parsed = tf.io.parse_example(chunk, keys)
-      labels.append(_column(parsed[features.LABEL]))
-      users.append(_column(parsed[features.USER_ID]))
-    if not labels:
+    """The model inputs and labels of `dataset` ((inputs, label) batches of the split through
+    the Transform graph, in file order: inputs.transformed_dataset) beside each row's raw
+    user id, parsed alone from `records` (the same split's serialized raw examples, in the
+    same order). The trainer's cached eval dataset serves here too: the split is parsed
+    and transformed once."""
+    from models import features  # pylint: disable=g-import-not-at-top
+    model_inputs, labels = inputs.in_memory(dataset)
+    spec = {features.USER_ID: tft_output.raw_feature_spec()[features.USER_ID]}
+    users = [_column(tf.io.parse_example(tf.constant(list(records[start:start + batch_size])),
+                                         spec)[features.USER_ID])
+             for start in range(0, len(records), batch_size)]
+    if not users:
       raise ValueError("EvalRows: no eval examples")
-    return cls({name: np.concatenate(values) for name, values in parts.items()},
-               np.concatenate(labels), np.concatenate(users), batch_size)
+    return cls({name: values.numpy() for name, values in model_inputs.items()},
+               labels.numpy(), np.concatenate(users), batch_size)
 
   def logits(self, model_fn) -> np.ndarray:
     """model_fn(transformed batch) -> logits, over every row in order."""

@@ -116,9 +116,10 @@ def run(examples_uri: str, transform_graph_uri: str,
   train_files = inputs.split_files(examples_uri, "train")
   eval_files = inputs.split_files(examples_uri, "eval")
   eval_read = inputs.transformed_dataset(eval_files, tft_output, 4 * training_config.batch_size)
-  # Read and transformed once: the KD stage's evaluation (its first epoch fills the cache),
-  # the student's eval figures and the int8 fidelity all go over it (each pass read the
-  # gzipped split again, ~1 s at 1e6 interactions).
+  # Read and transformed once (the first whole pass fills the cache): the budget's rows
+  # (EvalRows), the KD stage's evaluation, the student's eval figures and the int8 fidelity
+  # all go over it (each of them read, parsed and transformed the gzipped split again, ~1 s
+  # at 1e6 interactions).
   eval_plain = eval_read.cache()
 
   # The teacher is frozen: only its exported transformed_logits signature is called.
@@ -227,8 +228,8 @@ def run(examples_uri: str, transform_graph_uri: str,
   # user (new ones too); the budget's reference is the teacher's figures on the same rows.
   budget_reference, eval_figures = None, None
   if distillation_config.prune or distillation_config.early_stopping_metric == "gauc":
-    eval_rows = distillation.EvalRows.from_records(
-        inputs.read_records(eval_files), tft_output)
+    eval_rows = distillation.EvalRows.from_dataset(
+        eval_plain, inputs.read_records(eval_files), tft_output)
     if distillation_config.prune:  # early stopping needs no teacher figures
       budget_reference = eval_rows.figures(
           eval_rows.logits(lambda batch: teacher_fn(batch)["logit"]))
