@@ -65,3 +65,16 @@ def test_students_without_distillation_take_nothing_from_the_teacher(hint_weight
   names = {group: name for group, name, _, _ in settings}
   assert ("hints=" in names["distillation"]) == bool(pipeline_hints)
   assert ("hints=" in names[other]) == (not pipeline_hints)
+
+
+def test_session_floor_takes_the_rank_request_and_scores_each_candidate():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from models import export  # pylint: disable=g-import-not-at-top
+  context = {"user_id": "u1", "user_gender": "F", "user_occupation": "writer", "user_age": 30,
+             "user_prior_count": 2, "user_prior_like_rate": 0.5,
+             "history_item_ids": ["i1", "i2"]}
+  # Four candidates, at most two genres each: one score per candidate, not per genre.
+  candidates = [{"item_id": f"i{k}", "item_genres": ["Drama"] * (k % 2 + 1),
+                 "item_year": 1990 + k} for k in range(4)]
+  floor = latency.session_floor(export.rank_request(context, candidates))
+  np.testing.assert_array_equal(floor(), np.zeros(4, np.float32))

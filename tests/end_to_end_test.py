@@ -646,7 +646,8 @@ def test_latency_benchmark_measures_every_scorer_on_the_run(default_run, tmp_pat
       "student int8 TFLite, MobileBundle.rank (context once)",
       "student int8 TFLite, MobileBundle.rank (catalogue encoded once)",
       "student int8 TFLite, interpreter only",
-      "student int8 TFLite, interpreter only (context once)"}
+      "student int8 TFLite, interpreter only (context once)",
+      "floor: a Session fed the rank request, no model"}
   for name, figures in scorers.items():
     assert figures["calls"] == 20 and 0 < figures["p50_ms"] <= figures["p99_ms"], name
     assert figures["teacher_p50_over_this"] == pytest.approx(
