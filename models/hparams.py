@@ -277,8 +277,8 @@ class StudentConfig(Section):
   # 2026-12-04 bench-scale 1e6 run's teacher, test 0.8247 / 0.7922; test int8 AUC / GAUC).
   embedding_dim: int = 24
   # 8 instead of 4 (a new user's items are ranked by their attributes against the item's;
-  # the 1e6 student is 0.012 below the teacher's new-user GAUC), students alone on a run's
-  # teacher, test int8 AUC / GAUC, 8 against 4: at 1e6 (the 2026-12-04 bench-scale run,
+  # the 1e6 int8 student is 0.013 below the teacher's new-user GAUC), students alone on a
+  # run's teacher, test int8 AUC / GAUC, 8 against 4: at 1e6 (the 2026-12-04 bench-scale run,
   # teacher 0.8247 / 0.7922; all dense) seed 42 0.8232 / 0.7905 against 0.8205 / 0.7851, 43
   # 0.8241 / 0.7909 against 0.8206 / 0.7862, 44 0.8196 / 0.7843 against 0.8223 / 0.7868:
   # mean +0.0012 / +0.0026, under 8's spread (GAUC std 0.0037); at 1e5 (the 2026-12-04 make
@@ -286,8 +286,8 @@ class StudentConfig(Section):
   # 0.8140 (dense), 43 0.8278 / 0.8107 (50%) against 0.8277 / 0.8112 (dense), 44 0.8307 /
   # 0.8154 against 0.8305 / 0.8140 (dense): mean -0.0010 / -0.0007. Kept at 4.
   attribute_embedding_dim: int = 4
-  # A wider tower, (64, 32), the same way: seed 42 0.8214 / 0.7863 (pruned to 50%), seed 43
-  # 0.8176 / 0.7796 (50%).
+  # A wider tower, (64, 32), on the same 1e6 teacher (test int8 AUC / GAUC): seed 42
+  # 0.8214 / 0.7863 (pruned to 50%), seed 43 0.8176 / 0.7796 (50%).
   hidden_layers: Tuple[int, ...] = (32, 16)
   # user.item and history.item dot products beside the tower, as in the teacher, and
   # (dots_into_tower) into its first layer as well. Measured on the eval split (hints on,
