@@ -284,7 +284,9 @@ class StudentConfig(Section):
   # mean +0.0012 / +0.0026, under 8's spread (GAUC std 0.0037); at 1e5 (the 2026-12-04 make
   # bench run, teacher 0.8283 / 0.8145) 42 0.8266 / 0.8111 (pruned to 60%) against 0.8298 /
   # 0.8140 (dense), 43 0.8278 / 0.8107 (50%) against 0.8277 / 0.8112 (dense), 44 0.8307 /
-  # 0.8154 against 0.8305 / 0.8140 (dense): mean -0.0010 / -0.0007. Kept at 4.
+  # 0.8154 against 0.8305 / 0.8140 (dense): mean -0.0010 / -0.0007. 16 wide at 1e6: 0.8193
+  # / 0.7835, 0.8196 / 0.7831 (dense), 0.8218 / 0.7879 (50%), mean -0.0009 / -0.0012, so
+  # the width does not explain 8's two good seeds. Kept at 4.
   attribute_embedding_dim: int = 4
   # A wider tower, (64, 32), on the same 1e6 teacher (test int8 AUC / GAUC): seed 42
   # 0.8214 / 0.7863 (pruned to 50%), seed 43 0.8176 / 0.7796 (50%).
