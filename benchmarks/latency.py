@@ -123,18 +123,20 @@ def ranking_request(raw_examples_uri: str, candidates: int = CANDIDATES
 
 
 def session_floor(request: Dict[str, "np.ndarray"], threads: int = 1) -> Callable[[], object]:
-  """A zero-argument call: a Session configured as `SessionSignature`'s, fed `request`'s
-  arrays, fetching one float per candidate (item id) computed from nothing else."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from models import features  # pylint: disable=g-import-not-at-top
+  """A zero-argument call: a Session configured as `SessionSignature`'s (`new_session`), fed
+  `request`'s arrays, fetching one float per candidate (item id) computed from nothing else."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from models import features
+  from models.int8_evaluation import new_session
+  # pylint: enable=g-import-not-at-top
   graph = tf.Graph()
   with graph.as_default():
     placeholders = {name: tf.compat.v1.placeholder(
         tf.string if value.dtype == object else tf.as_dtype(value.dtype), value.shape, name=name)
                     for name, value in request.items()}
     scores = tf.zeros(tf.shape(placeholders[features.ITEM_ID])[:1], tf.float32)
-  session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
-      intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads))
+  session = new_session(graph, threads)
   # As SessionSignature.__call__: the feed dict is built per call.
   return lambda: session.run(scores, {placeholders[k]: v for k, v in request.items()})
 

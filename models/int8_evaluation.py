@@ -103,6 +103,17 @@ def sliced_metrics(rows: List[Dict], scores: Dict[str, np.ndarray],
           for name, mask in masks]
 
 
+def new_session(graph, threads: Optional[int] = None):
+  """A Session on `graph` with `threads` intra- and inter-op threads (None: TensorFlow's
+  default): how `SessionSignature` runs a SavedModel (and the latency benchmark's floor
+  runs its empty graph)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  config = (tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
+                                     inter_op_parallelism_threads=threads)
+            if threads else None)
+  return tf.compat.v1.Session(graph=graph, config=config)
+
+
 class SessionSignature:
   """One SignatureDef of a SavedModel in its own Session, run as TF Serving runs it.
   `tf.saved_model.load` would first rebuild every function the Keras models saved (~700
@@ -119,10 +130,7 @@ class SessionSignature:
     from tensorflow.python.saved_model import loader_impl
     from models import export
     # pylint: enable=g-import-not-at-top
-    config = (tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
-                                       inter_op_parallelism_threads=threads)
-              if threads else None)
-    self._session = tf.compat.v1.Session(graph=tf.Graph(), config=config)
+    self._session = new_session(tf.Graph(), threads)
     # The loader behind the deprecated tf.compat.v1.saved_model.load, without its warning.
     meta_graph = loader_impl.SavedModelLoader(saved_model_dir).load(
         self._session, [tf.saved_model.SERVING])
