@@ -258,6 +258,12 @@ def _student_training() -> TrainingConfig:
   # 0.8800 / 0.8570, test 0.8214 / 0.7878 vs 0.8222 / 0.7885). On 1e5 (155 steps a pass)
   # the epochs are as long as before; only the batches' order differs (the default run's
   # test int8 AUC / GAUC 0.8312 / 0.8148 against 0.8314 / 0.8165, kept dense both times).
+  # An exponential moving average of the weights in the dense stage (Adam's use_ema,
+  # momentum 0.99, written into the model every epoch, so evaluation and early stopping see
+  # it; the student alone on the 2026-12-04 bench-scale 1e6 run's teacher, seeds 42-44, test
+  # int8 AUC / GAUC): 0.8188 / 0.7820, 0.8202 / 0.7850, 0.8242 / 0.7895 against 0.8205 /
+  # 0.7851, 0.8206 / 0.7862, 0.8223 / 0.7868 (means 0.8210 / 0.7855 against 0.8211 /
+  # 0.7860). Not kept.
   return TrainingConfig(max_epochs=60, early_stopping_patience=6, max_batch_size=2048,
                         max_steps_per_epoch=200)
 
