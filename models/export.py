@@ -585,9 +585,9 @@ def fidelity_rows(dataset: tf.data.Dataset, cast_fn, max_rows: int, seed: int):
   100,000 scored float AUC 0.9253 where the whole split scores 0.8989, and the int8 model's
   "eval AUC" in the run summary and the mobile bundle's manifest was that slice's.
   """
+  cast = dataset.map(lambda batch, label: (cast_fn(batch), tf.reshape(label, [-1])))
   try:
-    features, labels = model_inputs.in_memory(dataset.map(lambda batch, label: (
-        cast_fn(batch), tf.reshape(label, [-1]))))
+    features, labels = model_inputs.in_memory(cast)
   except ValueError as e:  # nothing in it
     raise ValueError("no rows to compare the int8 model with the float model on") from e
   features = {k: v.numpy() for k, v in features.items()}

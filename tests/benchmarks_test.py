@@ -76,5 +76,37 @@ def test_session_floor_takes_the_rank_request_and_scores_each_candidate():
   # Four candidates, at most two genres each: one score per candidate, not per genre.
   candidates = [{"item_id": f"i{k}", "item_genres": ["Drama"] * (k % 2 + 1),
                  "item_year": 1990 + k} for k in range(4)]
-  floor = latency.session_floor(export.rank_request(context, candidates))
+  request = export.rank_request(context, candidates)
+  floor = latency.session_floor(request)
   np.testing.assert_array_equal(floor(), np.zeros(4, np.float32))
+
+
+def test_session_floor_feeds_every_request_tensor_to_a_session_configured_as_the_models(
+    monkeypatch):
+  # The floor is what feeding the rank request costs: a floor fed only the item ids would
+  # still score each candidate but measure less than a SavedModel pays.
+  from models import export, int8_evaluation  # pylint: disable=g-import-not-at-top
+  context = {"user_id": "u1", "history_item_ids": ["i1"]}
+  request = export.rank_request(context, [{"item_id": f"i{k}", "item_genres": ["Drama"],
+                                            "item_year": 1990} for k in range(2)])
+  made, feeds = [], []
+  real_new_session = int8_evaluation.new_session
+
+  class Recording:
+    def __init__(self, session):
+      self._session = session
+
+    def run(self, fetches, feed_dict):
+      feeds.append({tensor.op.name: value for tensor, value in feed_dict.items()})
+      return self._session.run(fetches, feed_dict)
+
+  def new_session(graph, threads=None):
+    made.append(threads)
+    return Recording(real_new_session(graph, threads))
+
+  monkeypatch.setattr(int8_evaluation, "new_session", new_session)
+  latency.session_floor(request, threads=1)()
+  assert made == [1]
+  assert sorted(feeds[0]) == sorted(request)
+  for name, value in request.items():
+    assert feeds[0][name] is value, name
