@@ -2,8 +2,8 @@
 
 Vocabularies (user, item shared with the history, genres, occupation, gender)
 are computed on the train split with a frequency threshold and OOV buckets;
-release year and the count of earlier events are bucketized on train
-quantiles; the label passes through. The serving models later embed this graph
+release year and the count of earlier events are bucketized on exact train
+quantiles (`exact_quantile_boundaries`); the label passes through. The serving models later embed this graph
 (`transform_features_layer`), so training and serving cannot drift apart.
 
 Knobs come from `models.hparams.TransformConfig` through Transform's
@@ -29,6 +29,41 @@ def _dense(tensor, default_value) -> tf.Tensor:
 def _shifted_ids(values, vocabulary, num_oov_buckets: int) -> tf.Tensor:
   """Vocabulary ids shifted by one so that 0 can mean padding."""
   return tft.apply_vocabulary(values, vocabulary, num_oov_buckets=num_oov_buckets) + 1
+
+
+def exact_quantile_boundaries(values: tf.Tensor, num_buckets: int, name: str) -> tf.Tensor:
+  """Boundaries, for `tft.apply_buckets`, that cut an integer feature's analyzed values
+  into `num_buckets` buckets at its exact quantiles.
+
+  Bucket b (0-based) holds the values in (q_b, q_b+1], where q_j is the smallest value
+  with at least j / num_buckets of the values at or below it (q_0 = -inf, q_num_buckets
+  = +inf); for integers, `apply_buckets`'s boundary is q_j + 1. A value that fills
+  several quantiles (many users with no earlier events) repeats a boundary, and the
+  buckets between them stay empty, so that value does not share a bucket with the
+  values above it.
+
+  Exact because it is computed from `tft.count_per_key` (a count per distinct value;
+  sums merge the same however Beam splits the rows), not from `tft.quantiles`'s
+  approximate sketch, whose result depended on the split: two runs of the 3e6 pipeline
+  on identical examples bucketed 18 of 20,000 test rows apart and trained different
+  models. Meant for features with few distinct values (counts, years): the serving
+  graph holds one entry per distinct value.
+  """
+  if num_buckets < 1:
+    raise ValueError(f"{name}: num_buckets must be at least 1, got {num_buckets}")
+  keys, counts = tft.count_per_key(tf.cast(values, tf.int64), name=name)
+  order = tf.argsort(keys)
+  keys = tf.gather(keys, order)
+  cumulative = tf.cumsum(tf.gather(counts, order))
+  total = tf.reduce_sum(counts)
+  # q_j: the first key whose cumulative count reaches j * total / num_buckets (in
+  # integers: cumulative * num_buckets >= j * total).
+  targets = tf.range(1, num_buckets, dtype=tf.int64) * total
+  index = tf.searchsorted(cumulative * num_buckets, targets, side="left", out_type=tf.int64)
+  # With nothing analyzed (no keys) every boundary is 1: no row is bucketized anyway.
+  keys = tf.concat([keys, tf.zeros([1], tf.int64)], axis=0)
+  index = tf.minimum(index, tf.maximum(tf.size(keys, out_type=tf.int64) - 2, 0))
+  return tf.reshape(tf.gather(keys, index) + 1, [1, num_buckets - 1])
 
 
 def preprocessing_fn(inputs: Dict[str, Any],
@@ -84,21 +119,17 @@ def preprocessing_fn(inputs: Dict[str, Any],
   # Year: quantile buckets over known years, shifted by one; 0 = unknown year.
   year = _dense(inputs[features.ITEM_YEAR], 0)
   known_year = year > 0
-  year_boundaries = tft.quantiles(tf.cast(tf.boolean_mask(year, known_year), tf.float32),
-                                  num_buckets=int(config["num_year_buckets"]), epsilon=0.01)
-  year_buckets = tft.apply_buckets(tf.cast(year, tf.float32), year_boundaries) + 1
+  year_boundaries = exact_quantile_boundaries(
+      tf.boolean_mask(year, known_year), int(config["num_year_buckets"]), name="year_quantiles")
+  year_buckets = tft.apply_buckets(year, year_boundaries) + 1
   outputs[features.YEAR_BUCKET] = tf.where(known_year, year_buckets,
                                            tf.zeros_like(year_buckets))
 
   # Earlier events: quantile buckets and a [0, 1]-scaled log count.
-  # Known defect: tft.bucketize's boundaries come from an approximate quantile sketch whose
-  # result depends on how Beam splits the rows among its workers. Two runs of the 3e6
-  # pipeline (seed 42, ExampleGen's records identical) bucketed 18 of 20,000 test rows
-  # differently, and the teachers trained 27 and 33 epochs; at 1e5 and 1e6 repeated runs
-  # gave the same models. Exact boundaries for these integer counts would fix it.
   count = _dense(inputs[features.USER_PRIOR_COUNT], 0)
-  outputs[features.PRIOR_COUNT_BUCKET] = tft.bucketize(
-      tf.cast(count, tf.float32), num_buckets=int(config["num_count_buckets"]), epsilon=0.01)
+  outputs[features.PRIOR_COUNT_BUCKET] = tft.apply_buckets(
+      count, exact_quantile_boundaries(count, int(config["num_count_buckets"]),
+                                       name="prior_count_quantiles"))
   # In float64, then rounded to float32: float32 log1p gives values 1 ulp apart in batches
   # of other sizes (other SIMD paths), and Beam batches rows differently from run to run.
   outputs[features.PRIOR_COUNT_LOG] = tf.cast(

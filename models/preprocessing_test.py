@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -128,3 +130,47 @@ def test_scaled_log_count_does_not_depend_on_how_rows_are_batched(tmp_path):
   logs = [np.asarray([r[features.PRIOR_COUNT_LOG] for r in out]) for out in (one, many)]
   np.testing.assert_array_equal(logs[0], logs[1])
   np.testing.assert_allclose(logs[1], np.log1p(np.arange(300)) / np.log1p(299), rtol=1e-6)
+
+
+def _bucketize(train, probe, num_buckets, temp_dir, batch_size=None):
+  """exact_quantile_boundaries analyzed on `train` values, applied to `probe` values."""
+  metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
+      {"x": tf.io.FixedLenFeature([], tf.int64)})
+
+  def fn(inputs):
+    boundaries = preprocessing.exact_quantile_boundaries(inputs["x"], num_buckets, name="q")
+    return {"bucket": tft.apply_buckets(inputs["x"], boundaries)}
+
+  with tft_beam.Context(temp_dir=temp_dir, desired_batch_size=batch_size,
+                        force_tf_compat_v1=False):
+    transform_fn = ([{"x": v} for v in train], metadata) | tft_beam.AnalyzeDataset(fn)
+    outputs, _ = (([{"x": v} for v in probe], metadata), transform_fn) | tft_beam.TransformDataset()
+  return [row["bucket"] for row in outputs]
+
+
+def test_exact_quantile_buckets_hold_equal_counts(tmp_path):
+  # 0..99 in four buckets: q = 24, 49, 74 (the smallest values with 25, 50, 75 values at or
+  # below them); each bucket holds 25 values; values outside the train range fall in the
+  # first and the last bucket.
+  buckets = _bucketize(range(100), [-5, *range(100), 10**6], 4, str(tmp_path))
+  assert buckets == [0] + [0] * 25 + [1] * 25 + [2] * 25 + [3] * 25 + [3]
+
+
+def test_a_value_filling_several_quantiles_keeps_a_bucket_of_its_own(tmp_path):
+  # 60 zeros then 1..40: q1 = q2 = 0 and q3 = 15 (the 75th smallest value), so 0 -> bucket 0,
+  # 1..15 -> bucket 2 (bucket 1 stays empty), 16..40 -> bucket 3.
+  train = [0] * 60 + list(range(1, 41))
+  buckets = _bucketize(train, range(41), 4, str(tmp_path))
+  assert buckets == [0] + [2] * 15 + [3] * 25
+
+
+def test_quantile_buckets_do_not_depend_on_how_rows_are_batched(tmp_path):
+  rng = np.random.default_rng(0)
+  train = [int(v) for v in rng.zipf(1.5, size=3000) % 5000]
+  probe = list(range(0, 5000, 7))
+  one = _bucketize(train, probe, 10, str(tmp_path / "one"), batch_size=1)
+  many = _bucketize(train, probe, 10, str(tmp_path / "many"), batch_size=3000)
+  assert one == many
+  # And they are the exact quantiles numpy finds ("lower": an actual value of the data).
+  quantiles = np.quantile(np.asarray(train), np.arange(1, 10) / 10, method="inverted_cdf")
+  assert many == [int(np.sum(np.asarray(p) > quantiles)) for p in probe]
