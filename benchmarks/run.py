@@ -392,11 +392,13 @@ def main(argv=None) -> int:
   if prune.get("curve"):
     lines += ["", f"Pruning curve (eval split; teacher eval AUC {teacher_figures.eval.auc:.4f}). "
               f"Decision: {prune['decision']}.", "",
-              "| target | sparsity | eval AUC | eval GAUC | int8 bytes | gzipped |",
-              "| --- | --- | --- | --- | --- | --- |"]
+              "| target | sparsity | eval AUC | eval GAUC | eval GAUC known users | "
+              "eval GAUC new users | int8 bytes | gzipped |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for step in prune["curve"]:
       lines.append(f"| {step['target']:.2f} | {step['sparsity']:.3f} | {step['eval_auc']:.4f} | "
-                   f"{_f(step.get('eval_gauc'))} | "
+                   f"{_f(step.get('eval_gauc'))} | {_f(step.get('eval_gauc_known'))} | "
+                   f"{_f(step.get('eval_gauc_new'))} | "
                    f"{step.get('int8_bytes', 0):,} | {step.get('int8_gzipped_bytes', 0):,} |")
   lines += ["", "Students of the same size from the same teacher and split (test split; float "
             "SavedModel and int8).", "",

@@ -199,6 +199,41 @@ def test_eval_rows_group_every_user_by_raw_id():
     distillation.EvalRows({"user_id_xf": np.zeros(3)}, [1, 0, 1, 0], list("aabb"))
 
 
+def test_eval_rows_figures_on_known_and_new_users_apart():
+  # Users a (known, 2 rows), b and c (new, 4 and 2 rows). a ranks its like first (1.0);
+  # b ranks one of its two likes above both dislikes (0.5); c ranks its like last (0.0).
+  users = [b"a", b"a", b"b", b"b", b"b", b"b", b"c", b"c"]
+  rows = distillation.EvalRows({"user_id_xf": np.zeros(8)}, [1, 0, 1, 1, 0, 0, 1, 0], users,
+                               new_users=[False, False, True, True, True, True, True, True])
+  figures = rows.figures(np.array([0.9, 0.1, 0.9, 0.05, 0.5, 0.6, 0.1, 0.7]))
+  assert figures["eval_gauc_known"] == 1.0
+  # New users: (4 * 0.5 + 2 * 0.0) / 6; every user: (2 * 1.0 + 4 * 0.5 + 2 * 0.0) / 8, the
+  # row-weighted mix of the two slices.
+  assert figures["eval_gauc_new"] == pytest.approx(2 / 6)
+  assert figures["eval_gauc"] == pytest.approx(0.5)
+  # No new user: that slice is NaN (and the budget does not check it).
+  only_known = distillation.EvalRows({"user_id_xf": np.zeros(2)}, [1, 0], [b"a", b"a"],
+                                     new_users=[False, False])
+  assert np.isnan(only_known.figures(np.array([0.9, 0.1]))["eval_gauc_new"])
+  with pytest.raises(ValueError, match="new_users has 1 rows, the labels 2"):
+    distillation.EvalRows({"user_id_xf": np.zeros(2)}, [1, 0], [b"a", b"a"], new_users=[True])
+
+
+def test_budget_holds_each_user_slice_to_the_drop():
+  # 0.8 is within on AUC and on GAUC over every user, but 0.009 below the teacher's GAUC on
+  # new users, so 0.5 is kept; a slice the teacher cannot be measured on is not checked.
+  teacher = dict(TEACHER, eval_gauc_known=0.820, eval_gauc_new=0.700)
+  curve = [dict(_step(0.5, 0.840, 0.810), eval_gauc_known=0.819, eval_gauc_new=0.698),
+           dict(_step(0.8, 0.839, 0.809), eval_gauc_known=0.820, eval_gauc_new=0.691)]
+  index, decision = distillation.choose_step(curve, teacher, 0.005)
+  assert index == 0
+  assert decision == ("sparsity 0.50: the sparsest step within 0.005 of the teacher's eval AUC "
+                      "0.8410, GAUC 0.8110, known users' GAUC 0.8200 and new users' GAUC "
+                      "0.7000")
+  assert distillation.choose_step(curve, dict(teacher, eval_gauc_new=float("nan")),
+                                  0.005)[0] == 1
+
+
 def test_hint_loss_is_zero_when_vectors_match_and_positive_otherwise():
   rng = np.random.default_rng(0)
   teacher = {"user": rng.normal(size=(5, 6)), "item": rng.normal(size=(5, 6))}

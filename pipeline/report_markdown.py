@@ -409,13 +409,15 @@ def _size_lines(summary: Dict, drawer: _Charts) -> List[str]:
            for s in curve]
   if curve:
     lines += _table(
-        ["step", "target sparsity", "sparsity", "eval AUC", "eval GAUC", "int8 bytes",
+        ["step", "target sparsity", "sparsity", "eval AUC", "eval GAUC",
+         "eval GAUC known users", "eval GAUC new users", "int8 bytes",
          "int8 gzipped bytes", "epochs", "chosen"],
         [[index, _number(s.get("target"), "{:.2f}"), _number(s.get("sparsity"), "{:.3f}"),
           _number(s.get("eval_auc"), "{:.4f}"), _number(s.get("eval_gauc"), "{:.4f}"),
+          _number(s.get("eval_gauc_known"), "{:.4f}"), _number(s.get("eval_gauc_new"), "{:.4f}"),
           _number(s.get("int8_bytes")), _number(s.get("int8_gzipped_bytes")),
           _number(s.get("epochs")), "yes" if s.get("chosen") else ""]
-         for index, s in enumerate(curve)], "rrrrrrrrl") + [""]
+         for index, s in enumerate(curve)], "rrrrrrrrrrl") + [""]
   decision = (summary.get("compression") or {}).get("decision")
   if decision:
     lines += [f"Budget's decision: {decision}.", ""]

@@ -91,6 +91,7 @@ def _summary():
           "test": np.array([_stamp("2019-06-01 12:00")])}),
       "compression": {"curve": [
           {"target": 0.5, "sparsity": 0.49998, "eval_auc": 0.8363, "eval_gauc": 0.8414,
+           "eval_gauc_known": 0.8522, "eval_gauc_new": 0.6617,
            "int8_bytes": 79776, "int8_gzipped_bytes": 44980, "epochs": 10, "chosen": True},
           {"target": 0.6, "sparsity": 0.6001, "eval_auc": 0.8301,
            "int8_bytes": 79100, "int8_gzipped_bytes": 40100, "epochs": 8, "chosen": False}],
@@ -165,8 +166,9 @@ def test_tables_hold_the_given_numbers(tmp_path):
       ["student int8 (TFLite)", "55,797", "80,512", "44,208", "0.50", "0.8360", "0.8253",
        "0.8084", "0.8753", "0.5000", "0.8390", "0.6799", "0.6900"]]
   assert _table_rows(text, "step") == [
-      ["0", "0.50", "0.500", "0.8363", "0.8414", "79,776", "44,980", "10", "yes"],
-      ["1", "0.60", "0.600", "0.8301", "-", "79,100", "40,100", "8", ""]]
+      ["0", "0.50", "0.500", "0.8363", "0.8414", "0.8522", "0.6617", "79,776", "44,980", "10",
+       "yes"],
+      ["1", "0.60", "0.600", "0.8301", "-", "-", "-", "79,100", "40,100", "8", ""]]
   assert _section_table(text, "## Gate: thresholds and blessings", "model") == [
       ["student", "auc", "0.8250", "at least 0.6000", "pass"],
       ["int8", "\\|auc - float student auc\\|", "0.0004", "at most 0.0020", "pass"],

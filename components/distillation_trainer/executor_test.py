@@ -81,6 +81,10 @@ def test_pruned_to_target_on_exported_weights_and_qat_kept_it(distilled):
           < curve[0]["int8_gzipped_bytes"] < curve[0]["int8_bytes"])
   assert curve[0]["int8_bytes"] == curve[1]["int8_bytes"]  # zeros are stored as any value
   assert all(0 < step["eval_auc"] < 1 and 0 < step["eval_gauc"] < 1 for step in curve)
+  # The budget judges known and new users apart as well (NaN where a slice has no user
+  # with both labels).
+  for figures in curve + [stages["prune"]["teacher"]]:
+    assert {"eval_gauc_known", "eval_gauc_new"} <= set(figures), figures
   # The budget's teacher figures come from the raw eval examples through the Transform
   # graph; the TeacherTrainer's, from the transformed ones: the same rows, the same AUC.
   assert stages["prune"]["teacher"]["eval_auc"] == pytest.approx(report.teacher.eval.auc,
