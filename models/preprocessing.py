@@ -3,8 +3,9 @@
 Vocabularies (user, item shared with the history, genres, occupation, gender)
 are computed on the train split with a frequency threshold and OOV buckets;
 release year and the count of earlier events are bucketized on exact train
-quantiles (`exact_quantile_boundaries`); the label passes through. The serving models later embed this graph
-(`transform_features_layer`), so training and serving cannot drift apart.
+quantiles (`exact_quantile_boundaries`); the label passes through. The serving
+models later embed this graph (`transform_features_layer`), so training and
+serving cannot drift apart.
 
 Knobs come from `models.hparams.TransformConfig` through Transform's
 `custom_config` (`TransformConfig.custom_config()`).
