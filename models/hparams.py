@@ -489,9 +489,10 @@ class DistillationConfig(Section):
   # slices is within on any mix of them, and the test split holds three times the eval
   # split's share of new users' rows. Measured on the 2026-12-05 bench-scale runs' teachers
   # (exact quantile buckets), test int8 AUC / GAUC below the teacher's: at 3e6 the 50% step
-  # was within on every figure but new users' GAUC (-0.0052), so the student stayed dense:
-  # -0.0028 / -0.0028. At 1e6 (students alone, seeds 42-44) the dense student itself is
-  # 0.013-0.016 below the teacher on new users' eval GAUC, so every seed stays dense:
+  # was within on every figure but new users' GAUC (-0.0052), so the student stayed dense
+  # (cold-start targets off): -0.0028 / -0.0028. At 1e6 (students alone, seeds 42-44,
+  # cold-start targets off) the dense student itself is 0.007-0.019 below the teacher on
+  # new users' eval GAUC, so every seed stays dense:
   # -0.0053 / -0.0091, -0.0074 / -0.0106, -0.0051 / -0.0089, against -0.0075 / -0.0116
   # (50%), -0.0052 / -0.0079 (50%), -0.0049 / -0.0087 (dense) with the whole-split budget:
   # the same mean GAUC (-0.0095 against -0.0094); the budget's decision now says the
