@@ -830,3 +830,26 @@ def test_pruning_and_qat_epochs_are_as_long_as_the_kd_stages(tmp_path, monkeypat
   # (steps, epochs) of each fit: the KD stage, the pruning step, QAT.
   assert done == [(3, 1), (6, 2), (6, 2)]
   assert stages["prune"]["target"] == 0.5 and stages["qat"]["epochs"] == 2
+
+
+def test_eval_rows_from_raw_examples_know_which_users_are_new():
+  def example(user, in_train):
+    return tf.train.Example(features=tf.train.Features(feature={
+        "user_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[user])),
+        "user_in_train": tf.train.Feature(bytes_list=tf.train.BytesList(value=[in_train]))
+    })).SerializeToString()
+
+  class RawSpec:  # the one method EvalRows.from_dataset reads of a TFTransformOutput
+    def raw_feature_spec(self):
+      return {"user_id": tf.io.FixedLenFeature([], tf.string),
+              "user_in_train": tf.io.FixedLenFeature([], tf.string)}
+
+  records = [example(b"a", b"known"), example(b"a", b"known"), example(b"b", b"new"),
+             example(b"b", b"new")]
+  dataset = tf.data.Dataset.from_tensor_slices(
+      ({"user_id_xf": np.array([0, 0, 9, 9])}, np.array([1, 0, 1, 0]))).batch(3)
+  rows = distillation.EvalRows.from_dataset(dataset, records, RawSpec(), batch_size=3)
+  np.testing.assert_array_equal(rows.new_users, [False, False, True, True])
+  # a ranks its like first, b last: known users' GAUC 1, new users' 0.
+  figures = rows.figures(np.array([0.9, 0.1, 0.1, 0.9]))
+  assert (figures["eval_gauc_known"], figures["eval_gauc_new"]) == (1.0, 0.0)
