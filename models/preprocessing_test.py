@@ -174,3 +174,17 @@ def test_quantile_buckets_do_not_depend_on_how_rows_are_batched(tmp_path):
   # And they are the exact quantiles numpy finds ("lower": an actual value of the data).
   quantiles = np.quantile(np.asarray(train), np.arange(1, 10) / 10, method="inverted_cdf")
   assert many == [int(np.sum(np.asarray(p) > quantiles)) for p in probe]
+
+
+def test_quantile_boundaries_from_counts_by_hand():
+  # 1 x5, 2 x3, 7 x2 (10 values) in 4 buckets: the 2.5th, 5th and 7.5th values are 1, 1
+  # and 2, so q = 1, 1, 2 and the boundaries q + 1 = 2, 2, 3.
+  np.testing.assert_array_equal(preprocessing.quantile_boundaries({7: 2, 1: 5, 2: 3}, 4),
+                                [[2, 2, 3]])
+  # One value: every boundary above it; nothing analyzed: every boundary 1; one bucket:
+  # no boundary.
+  np.testing.assert_array_equal(preprocessing.quantile_boundaries({4: 9}, 3), [[5, 5]])
+  np.testing.assert_array_equal(preprocessing.quantile_boundaries({}, 3), [[1, 1]])
+  assert preprocessing.quantile_boundaries({4: 9}, 1).shape == (1, 0)
+  with pytest.raises(ValueError, match="num_buckets must be at least 1"):
+    preprocessing.quantile_boundaries({4: 9}, 0)
