@@ -399,10 +399,12 @@ def drop_user_ids(dataset: tf.data.Dataset, rate: float, key: str, oov_id: int,
 
 
 def compile_student(model: keras.Model, learning_rate: float, alpha: float,
-                    temperature: float, pair_weight: float = 0.0) -> None:
+                    temperature: float, pair_weight: float = 0.0,
+                    steps_per_execution: int = 1) -> None:
   model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                 loss=DistillationLoss(alpha, temperature, pair_weight),
-                metrics=[LabelAUC(from_logits=True, name="auc")])
+                metrics=[LabelAUC(from_logits=True, name="auc")],
+                steps_per_execution=steps_per_execution)
 
 
 # --- Pruning -----------------------------------------------------------------------
@@ -901,7 +903,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
                        f"teacher's vectors (teacher_vectors)")
     trainer = HintDistiller(model, teacher_vectors, config.hint_weight)
   compile_student(trainer, training_config.learning_rate, config.alpha, config.temperature,
-                  config.pair_weight)
+                  config.pair_weight, training_config.steps_per_execution)
   monitor, epoch_figures = "val_auc", None
   if config.early_stopping_metric == "gauc":
     if figures is None:
@@ -936,7 +938,9 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   if config.qat:
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
-                    config.pair_weight)
+                    config.pair_weight, training_config.steps_per_execution)
+    if training_config.steps_per_execution > 1:
+      evaluation = training.with_known_size(evaluation)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
                         steps_per_epoch=epoch_steps,
                         callbacks=[training.EpochLog("student QAT"),

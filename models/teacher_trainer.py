@@ -73,7 +73,8 @@ def run(examples_uri: str, transform_graph_uri: str, hparams: TeacherConfig,
   logging.info("TeacherTrainer: %s with %d parameters, %s; %d train rows, batches of %d, "
                "learning rate %g", model.name, parameters, sizes, len(train_arrays[1]),
                batch_size, learning_rate)
-  training.compile_model(model, learning_rate)
+  training.compile_model(model, learning_rate,
+                         steps_per_execution=training_config.steps_per_execution)
   history, best_epoch = training.fit(model, train, evaluation, training_config,
                                      log_dir=log_dir, name="teacher",
                                      steps_per_pass=-(-len(train_arrays[1]) // batch_size))

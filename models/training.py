@@ -43,10 +43,23 @@ class EpochFigures(keras.callbacks.Callback):
 
 
 def compile_model(model: keras.Model, learning_rate: float,
-                  loss: Optional[keras.losses.Loss] = None) -> None:
+                  loss: Optional[keras.losses.Loss] = None, steps_per_execution: int = 1) -> None:
   model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                 loss=loss or keras.losses.BinaryCrossentropy(from_logits=True),
-                metrics=[keras.metrics.AUC(from_logits=True, name="auc")])
+                metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+                steps_per_execution=steps_per_execution)
+
+
+def with_known_size(dataset: tf.data.Dataset, batches: Optional[int] = None) -> tf.data.Dataset:
+  """`dataset` with its number of batches known to tf.data where tf.data cannot tell:
+  `batches`, checked as it is read, or else counted by one pass (of a cached dataset, the
+  pass fills the cache). Keras needs it to run several steps a call (steps_per_execution)
+  over a whole dataset."""
+  if dataset.cardinality() != tf.data.UNKNOWN_CARDINALITY:
+    return dataset
+  if batches is None:
+    batches = sum(1 for _ in dataset)
+  return dataset.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
@@ -87,6 +100,10 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
         min_delta=training_config.lr_decay_min_delta, verbose=0))
   if epoch_figures is not None:
     callbacks.insert(0, EpochFigures(epoch_figures))  # first: the others read its figures
+  if training_config.steps_per_execution > 1:
+    evaluation = with_known_size(evaluation)
+    if not steps_per_epoch:  # an epoch is the whole of `train`
+      train = with_known_size(train, steps_per_pass)
   history = model.fit(train, validation_data=evaluation, steps_per_epoch=steps_per_epoch,
                       epochs=max_epochs or training_config.max_epochs,
                       callbacks=callbacks, verbose=0)

@@ -109,3 +109,48 @@ def test_early_stopping_reads_the_epoch_figures_and_restores_that_epochs_weights
   for restored, at_best, at_last in zip(model.get_weights(), seen[2], seen[4]):
     np.testing.assert_array_equal(restored, at_best)
     assert not np.array_equal(at_best, at_last)
+
+
+def test_several_steps_per_execution_train_the_same_weights_as_one(tmp_path):
+  """steps_per_execution only changes how many steps one call of Keras' train function
+  runs: the same batches in the same order give the same weights and figures, with a pass
+  (5 steps) that is not a multiple of it (3)."""
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(80, 4)).astype("float32")
+  y = (x[:, :1] + rng.normal(size=(80, 1)) > 0).astype("float32")
+  results = []
+  for steps in (1, 3):
+    keras.utils.set_random_seed(0)
+    # Built anew: a shuffle's orders go on from one fit to the next on the same dataset.
+    # The eval split of a size tf.data cannot tell, as the trainers' cached ones.
+    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(80, seed=3).batch(16)
+    evaluation = tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(16).filter(
+        lambda *_: True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1)])
+    training.compile_model(model, 1e-2, steps_per_execution=steps)
+    assert int(model._steps_per_execution.numpy()) == steps  # pylint: disable=protected-access
+    initial = model.get_weights()
+    config = TrainingConfig(early_stopping_patience=10, steps_per_execution=steps)
+    history, _ = training.fit(model, train, evaluation, config, str(tmp_path / str(steps)),
+                              "test", max_epochs=3, steps_per_pass=5)
+    assert not np.array_equal(initial[0], model.get_weights()[0])  # it did train
+    results.append((model.get_weights(), history.history,
+                    int(model.optimizer.iterations.numpy())))
+  (one, history_one, steps_one), (three, history_three, steps_three) = results
+  assert steps_one == steps_three == 15
+  for a, b in zip(one, three):
+    np.testing.assert_array_equal(a, b)
+  for key in ("loss", "auc", "val_loss", "val_auc"):
+    np.testing.assert_allclose(history_one[key], history_three[key], rtol=1e-6)
+
+
+def test_with_known_size_counts_or_checks_the_batches():
+  unknown = tf.data.Dataset.range(10).batch(4).filter(lambda _: True)  # 3 batches
+  assert unknown.cardinality() == tf.data.UNKNOWN_CARDINALITY
+  assert training.with_known_size(unknown).cardinality() == 3
+  assert training.with_known_size(unknown, 3).cardinality() == 3
+  with pytest.raises(tf.errors.FailedPreconditionError, match="expected to contain 4 elements"):
+    list(training.with_known_size(unknown, 4))  # told 4, read 3
+  known = tf.data.Dataset.range(10).batch(4)
+  assert training.with_known_size(known, 7) is known
