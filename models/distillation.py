@@ -800,8 +800,7 @@ def choose_step(curve: List[Dict], reference: Dict[str, float], max_drop: float)
 def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
                     config, log_dir: str, steps_per_epoch: int, reference: Dict[str, float],
                     figures: Callable[[keras.Model], Dict[str, float]],
-                    measure: Optional[Callable[[keras.Model], Dict]] = None,
-                    steps_per_execution: int = 1):
+                    measure: Optional[Callable[[keras.Model], Dict]] = None):
   """Prunes in rising steps (config.sparsity_steps), a short fine-tune after each, and keeps
   the sparsest step whose budget figures (`BUDGET_FIGURES`: eval AUC, GAUC and GAUC on known
   and on new users, as `figures(model)` measures them, e.g. EvalRows.student_figures; those
@@ -818,14 +817,10 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
   pruning_epochs), keeping the best epoch at the target. Unless config.full_curve, the
   first step outside the budget ends the search (sparser steps lose more in practice), the
   dense student included: then nothing is pruned.
-  `measure(model)` adds sizes (e.g. int8 bytes) to a step's curve entry.
-  steps_per_execution: training steps a call of Keras' train function (TF-MOT counts its
-  pruning steps in the graph, so the ramp is the same). Returns
+  `measure(model)` adds sizes (e.g. int8 bytes) to a step's curve entry. Returns
   (stripped model, stage report with the curve of the steps tried and the decision).
   """
   from models import training  # pylint: disable=g-import-not-at-top
-  if steps_per_execution > 1:
-    evaluation = training.with_known_size(evaluation)
 
   def point(candidate, target: float, epochs: int = 0, best_epoch: int = 0) -> Dict:
     step = {"target": float(target), "epochs": epochs, "best_epoch": best_epoch,
@@ -851,7 +846,7 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
                      config.pruning_frequency_steps, initial_sparsity=previous,
                      layers=config.pruned_layers)
       compile_student(pruned, config.pruning_learning_rate, config.alpha, config.temperature,
-                      config.pair_weight, steps_per_execution)
+                      config.pair_weight)
     else:  # as a new prune() of the stripped model and a new compile, on the traced step
       retarget(pruned, previous, target)
     # Epochs are compared, and the best one kept, only from the ramp's last epoch on,
@@ -938,8 +933,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   train = train.repeat()
   if config.prune:
     model, stages["prune"] = prune_to_budget(model, train, evaluation, config, log_dir,
-                                             epoch_steps, reference, figures, measure,
-                                             training_config.steps_per_execution)
+                                             epoch_steps, reference, figures, measure)
 
   if config.qat:
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))

@@ -853,32 +853,3 @@ def test_eval_rows_from_raw_examples_know_which_users_are_new():
   # a ranks its like first, b last: known users' GAUC 1, new users' 0.
   figures = rows.figures(np.array([0.9, 0.1, 0.1, 0.9]))
   assert (figures["eval_gauc_known"], figures["eval_gauc_new"]) == (1.0, 0.0)
-
-
-@pytest.mark.slow
-def test_pruning_with_several_steps_a_call_gives_the_same_steps(tmp_path, monkeypatch):
-  """TF-MOT counts pruning steps in the graph, so 3 steps a call of Keras' train function
-  ramp the masks as 1 does: the same curve and weights, over epochs of 5 steps (not a
-  multiple of 3) and two steps of the search."""
-  compiled = []
-  compile_student = distillation.compile_student
-  monkeypatch.setattr(distillation, "compile_student", lambda *args: (
-      compiled.append(args[-1]), compile_student(*args))[1])
-  results = []
-  for steps in (1, 3):
-    data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
-                    count=5)
-    config = DistillationConfig(sparsity_steps=(0.3, 0.6), pruning_ramp_epochs=2,
-                                pruning_epochs=3, full_curve=True)
-    model, report = distillation.prune_to_budget(
-        _student(), data.repeat(), data, config, str(tmp_path / str(steps)), steps_per_epoch=5,
-        reference=_reference(0.9, 0.9), figures=lambda _: _reference(0.9, 0.9),
-        steps_per_execution=steps)
-    results.append((model.get_weights(), report))
-  assert compiled == [1, 3]  # the wrapped model compiled once per search, as asked
-  (one, report_one), (three, report_three) = results
-  assert [s["sparsity"] for s in report_one["curve"]] == pytest.approx([0.0, 0.3, 0.6],
-                                                                        abs=0.02)
-  assert report_one["curve"] == report_three["curve"]
-  for a, b in zip(one, three):
-    np.testing.assert_array_equal(a, b)

@@ -83,8 +83,9 @@ class _CountPerValue(beam.CombineFn):
 
 
 class _ExactQuantileBoundaries(beam.PTransform):
-  """The analyzer of `exact_quantile_boundaries`: one count per distinct value and batch
-  (`_CountPerValue`), merged, then the boundaries, once (`quantile_boundaries`)."""
+  """The analyzer of `exact_quantile_boundaries`: each batch's values counted per distinct
+  value and the counts merged (`_CountPerValue`), then the boundaries computed once
+  (`quantile_boundaries`)."""
 
   def __init__(self, num_buckets: int):
     super().__init__()
