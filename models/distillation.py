@@ -896,6 +896,9 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   """
   from models import training  # pylint: disable=g-import-not-at-top
   stages = {}
+  if training_config.steps_per_execution > 1:
+    # Sized once for the KD stage's and QAT's several steps a call (counted by one pass).
+    evaluation = training.with_known_size(evaluation)
   trainer = model
   if config.hint_weight > 0:
     if teacher_vectors is None:
@@ -939,8 +942,6 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
                     config.pair_weight, training_config.steps_per_execution)
-    if training_config.steps_per_execution > 1:
-      evaluation = training.with_known_size(evaluation)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
                         steps_per_epoch=epoch_steps,
                         callbacks=[training.EpochLog("student QAT"),

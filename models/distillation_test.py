@@ -853,3 +853,28 @@ def test_eval_rows_from_raw_examples_know_which_users_are_new():
   # a ranks its like first, b last: known users' GAUC 1, new users' 0.
   figures = rows.figures(np.array([0.9, 0.1, 0.1, 0.9]))
   assert (figures["eval_gauc_known"], figures["eval_gauc_new"]) == (1.0, 0.0)
+
+
+@pytest.mark.slow
+def test_kd_stage_and_qat_run_the_configured_steps_a_call_and_pruning_one(tmp_path,
+                                                                        monkeypatch):
+  """training.steps_per_execution (2) reaches the KD stage's and QAT's compile; the pruning
+  stage runs one step a call (its loop of steps costs more to trace than it saves). The
+  eval batches come from a generator, of a size tf.data cannot tell."""
+  calls = []
+  fit = keras.Model.fit
+
+  def recorded_fit(self, *args, **kwargs):
+    calls.append(int(self._steps_per_execution.numpy()))  # pylint: disable=protected-access
+    return fit(self, *args, **kwargs)
+
+  monkeypatch.setattr(keras.Model, "fit", recorded_fit)
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=5)
+  training_config = TrainingConfig(learning_rate=1e-2, max_epochs=1, steps_per_execution=2)
+  config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5,), pruning_ramp_epochs=1,
+                              pruning_epochs=1, qat_epochs=1, qat_calibration_batches=2)
+  distillation.distill(_student(), data, data, config, training_config, str(tmp_path),
+                       steps_per_pass=5, reference=_reference(0.5, 0.5),
+                       figures=lambda _: _reference(0.5, 0.5))
+  assert calls == [2, 1, 2]  # KD stage, the pruning step, QAT
