@@ -805,6 +805,21 @@ def test_kd_stage_stops_on_the_eval_gauc_when_asked(tmp_path):
   assert "best_eval_gauc" not in auc_stages["distill"]
 
 
+def _distill_one_pruning_step(tmp_path, training_config, batches: int, epochs: int):
+  """distill's stages on `batches` batches from a generator (a size tf.data cannot tell)
+  labelled by a zero teacher: the KD stage, one pruning step (0.5) and QAT of `epochs`
+  epochs each after the KD stage, every figure at the budget's reference."""
+  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
+                  count=batches)
+  config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5,), pruning_ramp_epochs=1,
+                              pruning_epochs=epochs, qat_epochs=epochs,
+                              qat_calibration_batches=2)
+  _, stages = distillation.distill(
+      _student(), data, data, config, training_config, str(tmp_path), steps_per_pass=batches,
+      reference=_reference(0.5, 0.5), figures=lambda _: _reference(0.5, 0.5))
+  return stages
+
+
 @pytest.mark.slow
 def test_pruning_and_qat_epochs_are_as_long_as_the_kd_stages(tmp_path, monkeypatch):
   """A pass of 6 batches cut into epochs of at most 4 steps (two of 3): pruning and QAT
@@ -819,14 +834,9 @@ def test_pruning_and_qat_epochs_are_as_long_as_the_kd_stages(tmp_path, monkeypat
     return history
 
   monkeypatch.setattr(keras.Model, "fit", counted_fit)
-  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
-                  count=6)
-  training_config = TrainingConfig(learning_rate=1e-2, max_epochs=1, max_steps_per_epoch=4)
-  config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5,), pruning_ramp_epochs=1,
-                              pruning_epochs=2, qat_epochs=2, qat_calibration_batches=2)
-  _, stages = distillation.distill(
-      _student(), data, data, config, training_config, str(tmp_path), steps_per_pass=6,
-      reference=_reference(0.5, 0.5), figures=lambda _: _reference(0.5, 0.5))
+  stages = _distill_one_pruning_step(
+      tmp_path, TrainingConfig(learning_rate=1e-2, max_epochs=1, max_steps_per_epoch=4),
+      batches=6, epochs=2)
   # (steps, epochs) of each fit: the KD stage, the pruning step, QAT.
   assert done == [(3, 1), (6, 2), (6, 2)]
   assert stages["prune"]["target"] == 0.5 and stages["qat"]["epochs"] == 2
@@ -869,12 +879,7 @@ def test_kd_stage_and_qat_run_the_configured_steps_a_call_and_pruning_one(tmp_pa
     return fit(self, *args, **kwargs)
 
   monkeypatch.setattr(keras.Model, "fit", recorded_fit)
-  data = _dataset(lambda batch: {"logit": tf.zeros([tf.shape(batch["user_id_xf"])[0]])},
-                  count=5)
-  training_config = TrainingConfig(learning_rate=1e-2, max_epochs=1, steps_per_execution=2)
-  config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5,), pruning_ramp_epochs=1,
-                              pruning_epochs=1, qat_epochs=1, qat_calibration_batches=2)
-  distillation.distill(_student(), data, data, config, training_config, str(tmp_path),
-                       steps_per_pass=5, reference=_reference(0.5, 0.5),
-                       figures=lambda _: _reference(0.5, 0.5))
+  _distill_one_pruning_step(
+      tmp_path, TrainingConfig(learning_rate=1e-2, max_epochs=1, steps_per_execution=2),
+      batches=5, epochs=1)
   assert calls == [2, 1, 2]  # KD stage, the pruning step, QAT
