@@ -280,7 +280,7 @@ def main(argv=None) -> int:
   from models import fileio, int8_evaluation
   from models.distillation_trainer import CompressionReport
   from models.teacher_trainer import TeacherSummary
-  from pipeline import configs, mlmd, runners
+  from pipeline import configs, mlmd, report_markdown, runners
   # pylint: enable=g-import-not-at-top
   run_dir = os.path.join(args.output, "run")
   # A benchmark measures this code: nothing is reused from an earlier run's cache.
@@ -391,15 +391,10 @@ def main(argv=None) -> int:
             f"| int8 tensor dtypes | {tflite.dtype_census} |"]
   if prune.get("curve"):
     lines += ["", f"Pruning curve (eval split; teacher eval AUC {teacher_figures.eval.auc:.4f}). "
-              f"Decision: {prune['decision']}.", "",
-              "| target | sparsity | eval AUC | eval GAUC | eval GAUC known users | "
-              "eval GAUC new users | int8 bytes | gzipped |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for step in prune["curve"]:
-      lines.append(f"| {step['target']:.2f} | {step['sparsity']:.3f} | {step['eval_auc']:.4f} | "
-                   f"{_f(step.get('eval_gauc'))} | {_f(step.get('eval_gauc_known'))} | "
-                   f"{_f(step.get('eval_gauc_new'))} | "
-                   f"{step.get('int8_bytes', 0):,} | {step.get('int8_gzipped_bytes', 0):,} |")
+              f"Decision: {prune['decision']}.", ""]
+    lines += report_markdown.pruning_curve_table(
+        [dict(step, chosen=index == prune.get("chosen_step"))
+         for index, step in enumerate(prune["curve"])])
   lines += ["", "Students of the same size from the same teacher and split (test split; float "
             "SavedModel and int8).", "",
             "| student | eval AUC before pruning | sparsity | int8 bytes (gzipped) | test AUC | "

@@ -374,6 +374,21 @@ def _model_lines(summary: Dict, drawer: _Charts) -> List[str]:
   return lines
 
 
+def pruning_curve_table(curve: Sequence[Dict]) -> List[str]:
+  """The pruning curve of a compression report (its steps, dense first, each with
+  "chosen" where known) as a markdown table; `make bench` prints the same table."""
+  return _table(
+      ["step", "target sparsity", "sparsity", "eval AUC", "eval GAUC",
+       "eval GAUC known users", "eval GAUC new users", "int8 bytes",
+       "int8 gzipped bytes", "epochs", "chosen"],
+      [[index, _number(s.get("target"), "{:.2f}"), _number(s.get("sparsity"), "{:.3f}"),
+        _number(s.get("eval_auc"), "{:.4f}"), _number(s.get("eval_gauc"), "{:.4f}"),
+        _number(s.get("eval_gauc_known"), "{:.4f}"), _number(s.get("eval_gauc_new"), "{:.4f}"),
+        _number(s.get("int8_bytes")), _number(s.get("int8_gzipped_bytes")),
+        _number(s.get("epochs")), "yes" if s.get("chosen") else ""]
+       for index, s in enumerate(curve)], "rrrrrrrrrrl")
+
+
 def _size_lines(summary: Dict, drawer: _Charts) -> List[str]:
   lines = ["## AUC vs bytes", ""]
   models = summary.get("models") or []
@@ -408,16 +423,7 @@ def _size_lines(summary: Dict, drawer: _Charts) -> List[str]:
             "gzipped_bytes": s["int8_gzipped_bytes"], "chosen": s.get("chosen", False)}
            for s in curve]
   if curve:
-    lines += _table(
-        ["step", "target sparsity", "sparsity", "eval AUC", "eval GAUC",
-         "eval GAUC known users", "eval GAUC new users", "int8 bytes",
-         "int8 gzipped bytes", "epochs", "chosen"],
-        [[index, _number(s.get("target"), "{:.2f}"), _number(s.get("sparsity"), "{:.3f}"),
-          _number(s.get("eval_auc"), "{:.4f}"), _number(s.get("eval_gauc"), "{:.4f}"),
-          _number(s.get("eval_gauc_known"), "{:.4f}"), _number(s.get("eval_gauc_new"), "{:.4f}"),
-          _number(s.get("int8_bytes")), _number(s.get("int8_gzipped_bytes")),
-          _number(s.get("epochs")), "yes" if s.get("chosen") else ""]
-         for index, s in enumerate(curve)], "rrrrrrrrrrl") + [""]
+    lines += pruning_curve_table(curve) + [""]
   decision = (summary.get("compression") or {}).get("decision")
   if decision:
     lines += [f"Budget's decision: {decision}.", ""]

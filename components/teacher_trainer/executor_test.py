@@ -1,5 +1,6 @@
 """TeacherTrainer executor on the tiny transformed fixture: trains, evaluates, exports, records."""
 
+import dataclasses
 import glob
 import os
 
@@ -188,3 +189,32 @@ def test_training_does_not_depend_on_the_order_the_train_rows_were_written_in(
   assert sorted(got) == sorted(expected)
   for key, value in expected.items():
     np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_the_teacher_compiles_with_the_configured_steps_a_call(transformed_data,
+                                                               tiny_teacher_config, tmp_path,
+                                                               monkeypatch):
+  """teacher.training.steps_per_execution reaches the teacher's compile: nothing else
+  shows it but the training's time. Stopped at fit, so nothing trains."""
+
+  class Fitted(Exception):
+    pass
+
+  seen = []
+
+  def fit(model, *args, **kwargs):
+    del args, kwargs
+    seen.append(int(model._steps_per_execution.numpy()))  # pylint: disable=protected-access
+    raise Fitted
+
+  monkeypatch.setattr(keras.Model, "fit", fit)
+  for steps in (1, 5):
+    config = dataclasses.replace(tiny_teacher_config, training=dataclasses.replace(
+        tiny_teacher_config.training, steps_per_execution=steps))
+    with pytest.raises(Fitted):
+      teacher_trainer.run(transformed_data.raw_examples.uri,
+                          transformed_data.transform_graph.uri, config,
+                          transformed_data.transform_config,
+                          serving_dir=str(tmp_path / f"model_{steps}"),
+                          log_dir=str(tmp_path / f"model_run_{steps}"))
+  assert seen == [1, 5]
