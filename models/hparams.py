@@ -50,6 +50,13 @@ class TrainingConfig(Section):
   23.0k with mixed_bfloat16 (the CPUs have AVX512_BF16 and AMX), 15.6k under a
   MirroredStrategy over two logical CPU devices; student 141.6k as shipped, 42.8k with
   jit_compile, 132.2k with mixed_bfloat16.
+  Nor an optimizer other than Keras' Adam (2026-12-05, the teacher on the 1e6 bench-scale
+  run's data, 16 steps a call, four alternations of 3 epochs of 400 steps, best epoch's ms
+  a step): the legacy Adam's fused kernels 8.36, 9.01, 8.80, 8.57 against 8.49, 8.51, 9.18,
+  8.99 (the same losses); Keras already runs the optimizer without XLA on a CPU. The id
+  tables' dense Adam updates (every row, every step) are at most what freezing the user and
+  item tables and biases saves, 7.42-7.67 against 8.56-8.68 ms: a lazy update of the rows a
+  batch touches would save less, since a batch's histories touch nearly every item.
   """
   batch_size: int = 512
   learning_rate: float = 1e-3
@@ -360,6 +367,14 @@ class StudentConfig(Section):
   wide_inputs: bool = False
   embedding_l2: float = 1e-6
   # 0.3 at 1e6 (seed 42, same measure): 0.8103 / 0.7803.
+  # 0.2 with distillation.cold_start_targets (twice the rows taught the teacher's outputs
+  # for a new user), students alone on the 2026-12-05 bench-scale runs' teachers, seeds
+  # 42-44, test int8 AUC / GAUC minus the teacher's: at 1e6 -0.0003 / -0.0038, -0.0022 /
+  # -0.0050, -0.0037 / -0.0070 against -0.0023 / -0.0051, -0.0041 / -0.0068, +0.0001 /
+  # -0.0029 (means -0.0021 / -0.0053 against -0.0021 / -0.0049; new users' GAUC -0.0095
+  # against -0.0103); at 1e5 -0.0017 / -0.0057 (pruned to 50%), -0.0022 / -0.0071, +0.0008 /
+  # -0.0027 against -0.0013 / -0.0032, -0.0012 / -0.0072, -0.0008 / -0.0051 (means -0.0010
+  # / -0.0052 against -0.0011 / -0.0052). No gain: 0.1 stays.
   user_id_dropout: float = 0.1
   item_id_dropout: float = 0.05
   training: TrainingConfig = dataclasses.field(default_factory=_student_training)
