@@ -17,9 +17,10 @@
    (per-candidate and context-once) and the int8 model, interleaved in one process on
    one thread, and each scorer's peak memory (benchmarks/latency.py, in a subprocess:
    TensorFlow's thread count is fixed before it runs anything). `--no-latency` skips it.
-5. Writes benchmarks/results.md (and results/results.json): the test-split table,
-   sizes and ratios, the distillation comparison, the pruning curve the budget chose
-   from, the latency table, and issue 10's targets, met or not, with the figure.
+5. Writes benchmarks/results.md (and results/results.json; with another --output, both
+   there): the test-split table, sizes and ratios, the distillation comparison, the
+   pruning curve the budget chose from, the latency table, and issue 10's targets, met or
+   not, with the figure.
 
 Quality is measured on the test split, which no choice was made on. Latency is reported
 as ratios measured in one run, interleaved; run it with nothing else on the machine.
@@ -36,11 +37,13 @@ import sys
 import time
 
 import latency  # benchmarks/latency.py, beside this file
+import reports  # benchmarks/reports.py
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF C++ warnings, e.g. end of each dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUTPUT = os.path.join(HERE, "results")
 SEEDS = 3
 # Pseudo-count of the popularity baseline's smoothing towards the overall like-rate.
 POPULARITY_PRIOR_ROWS = 10
@@ -270,7 +273,9 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--num-interactions", type=int, default=100_000)
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-  parser.add_argument("--output", default=os.path.join(HERE, "results"))
+  parser.add_argument("--output", default=DEFAULT_OUTPUT,
+                      help="its runs and results.json; results.md goes to benchmarks/ "
+                           "from the default folder, else into this one")
   parser.add_argument("--no-sweep", dest="sweep", action="store_false",
                       help="skip the students trained besides the pipeline's")
   parser.add_argument("--no-latency", dest="latency", action="store_false",
@@ -418,7 +423,8 @@ def main(argv=None) -> int:
   lines += ["", "Targets (test split):", "", "| target | figure | met |", "| --- | --- | --- |"]
   lines += [f"| {target} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |"
             for target, figure, met in targets]
-  fileio.write_text(os.path.join(HERE, "results.md"), "\n".join(lines) + "\n")
+  fileio.write_text(reports.report_path(args.output, DEFAULT_OUTPUT, "results.md"),
+                    "\n".join(lines) + "\n")
   print("\n".join(lines))
   return 0
 

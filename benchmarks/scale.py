@@ -8,9 +8,10 @@ start and end; a component's peak memory is the largest sample taken while it ra
 components run in turn in one process, so it includes what earlier ones still hold; the
 trainers run in child processes of it, which end with them).
 
-Writes benchmarks/scale.md and benchmarks/results/scale/scale.json: per component and
-size, seconds and peak RSS, and how each grows from one size to the next relative to the
-data (time ratio / size ratio: 1.0 is linear, below 1 a fixed cost still dominates).
+Writes benchmarks/scale.md and benchmarks/results/scale/scale.json (with another --output,
+both there): per component and size, seconds and peak RSS, and how each grows from one
+size to the next relative to the data (time ratio / size ratio: 1.0 is linear, below 1 a
+fixed cost still dominates).
 Run it alone on the machine: every figure is a time.
 """
 
@@ -25,6 +26,10 @@ from typing import Dict, List, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+
+import reports  # benchmarks/reports.py  # pylint: disable=wrong-import-position
+
+DEFAULT_OUTPUT = os.path.join(HERE, "results", "scale")
 
 SIZES = (100_000, 1_000_000, 3_000_000)
 SAMPLE_SECONDS = 0.5
@@ -156,7 +161,9 @@ def markdown(runs: List[Dict]) -> List[str]:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-  parser.add_argument("--output", default=os.path.join(HERE, "results", "scale"))
+  parser.add_argument("--output", default=DEFAULT_OUTPUT,
+                      help="its runs and scale.json; scale.md goes to benchmarks/ from the "
+                           "default folder, else into this one")
   args = parser.parse_args(argv)
   from models import fileio  # pylint: disable=g-import-not-at-top
   os.makedirs(args.output, exist_ok=True)
@@ -166,7 +173,8 @@ def main(argv=None) -> int:
     runs.append(run_size(size, args.output))
     fileio.write_json(os.path.join(args.output, "scale.json"), {"runs": runs})
   lines = markdown(runs)
-  fileio.write_text(os.path.join(HERE, "scale.md"), "\n".join(lines) + "\n")
+  fileio.write_text(reports.report_path(args.output, DEFAULT_OUTPUT, "scale.md"),
+                    "\n".join(lines) + "\n")
   print("\n".join(lines))
   return 0
 

@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))
 import latency  # pylint: disable=wrong-import-position
+import reports  # pylint: disable=wrong-import-position
 import scale  # pylint: disable=wrong-import-position
 
 MB = 2**20
@@ -110,3 +111,17 @@ def test_session_floor_feeds_every_request_tensor_to_a_session_configured_as_the
   assert sorted(feeds[0]) == sorted(request)
   for name, value in request.items():
     assert feeds[0][name] is value, name
+
+
+def test_only_a_run_into_the_default_folder_writes_the_committed_report(tmp_path):
+  """make bench and make bench-scale rewrite benchmarks/results.md and scale.md; a trial
+  with another --output (a small data set, one size) writes its report beside its runs."""
+  default = os.path.join(reports.HERE, "results", "scale")
+  committed = os.path.join(reports.HERE, "scale.md")
+  assert reports.report_path(default, default, "scale.md") == committed
+  # The same folder named another way is still the default one.
+  assert reports.report_path(os.path.join(default, "..", "scale"), default,
+                             "scale.md") == committed
+  assert reports.report_path(str(tmp_path), default, "scale.md") == str(tmp_path / "scale.md")
+  assert scale.DEFAULT_OUTPUT == default
+
