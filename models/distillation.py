@@ -897,7 +897,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   from models import training  # pylint: disable=g-import-not-at-top
   stages = {}
   if training_config.steps_per_execution > 1:
-    # Sized once for the KD stage's and QAT's several steps a call (counted by one pass).
+    # Sized for the KD stage's several steps a call (counted by one pass).
     evaluation = training.with_known_size(evaluation)
   trainer = model
   if config.hint_weight > 0:
@@ -940,8 +940,10 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
 
   if config.qat:
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
+    # One step a call, as the pruning stage: the QAT model's loop of steps costs more to
+    # trace than its three epochs save (TrainingConfig.steps_per_execution).
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
-                    config.pair_weight, training_config.steps_per_execution)
+                    config.pair_weight)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
                         steps_per_epoch=epoch_steps,
                         callbacks=[training.EpochLog("student QAT"),
