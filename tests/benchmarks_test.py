@@ -124,4 +124,3 @@ def test_only_a_run_into_the_default_folder_writes_the_committed_report(tmp_path
                              "scale.md") == committed
   assert reports.report_path(str(tmp_path), default, "scale.md") == str(tmp_path / "scale.md")
   assert scale.DEFAULT_OUTPUT == default
-
