@@ -124,3 +124,19 @@ def test_only_a_run_into_the_default_folder_writes_the_committed_report(tmp_path
                              "scale.md") == committed
   assert reports.report_path(str(tmp_path), default, "scale.md") == str(tmp_path / "scale.md")
   assert scale.DEFAULT_OUTPUT == default
+
+
+def test_bench_scale_with_another_output_leaves_the_committed_report(tmp_path, monkeypatch):
+  """scale.main's wiring: a one-size trial into tmp_path (its run stubbed) writes
+  tmp_path/scale.md and leaves benchmarks/scale.md as it was."""
+  committed = os.path.join(reports.HERE, "scale.md")
+  with open(committed) as f:
+    before = f.read()
+  monkeypatch.setattr(scale, "run_size", lambda size, output: {
+      "interactions": size, "exit_code": 0, "wall_seconds": 12.0, "peak_rss_mb": 900.0,
+      "components": {"Transform": {"seconds": 3.0, "peak_rss_mb": 800.0}}})
+  assert scale.main(["--sizes", "1000", "--output", str(tmp_path)]) == 0
+  with open(tmp_path / "scale.md") as f:
+    assert "| Transform | 3.0 | 800 |" in f.read()
+  with open(committed) as f:
+    assert f.read() == before

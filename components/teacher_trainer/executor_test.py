@@ -198,7 +198,7 @@ def test_the_teacher_compiles_with_the_configured_steps_a_call(transformed_data,
   shows it but the training's time. Stopped at fit, so nothing trains."""
 
   class Fitted(Exception):
-    pass
+    """Raised by the stubbed fit once it has read the compiled steps a call."""
 
   seen = []
 
