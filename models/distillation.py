@@ -941,7 +941,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   if config.qat:
     model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
     # One step a call, as the pruning stage: the QAT model's loop of steps costs more to
-    # trace than its three epochs save (TrainingConfig.steps_per_execution).
+    # trace than its epochs would save (TrainingConfig.steps_per_execution).
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
                     config.pair_weight)
     history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
