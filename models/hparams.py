@@ -57,6 +57,9 @@ class TrainingConfig(Section):
   tables' dense Adam updates (every row, every step) are at most what freezing the user and
   item tables and biases saves, 7.42-7.67 against 8.56-8.68 ms: a lazy update of the rows a
   batch touches would save less, since a batch's histories touch nearly every item.
+  Nor a thread knob: TensorFlow's defaults on 2 cores (two intra- and two inter-op
+  threads) ran the teacher's step in 8.55-8.58 ms (same measure, 2026-12-05), one
+  inter-op thread in 12.7-13.0 ms, one inter- and two intra-op threads 12.5 ms.
   """
   batch_size: int = 512
   learning_rate: float = 1e-3
@@ -438,22 +441,21 @@ class DistillationConfig(Section):
   # at 1e6 (over transfer_max_train_rows; one seed, the same teacher) 0.8206 / 0.7850
   # against 0.8165 / 0.7776. Hence hints exactly when the run has no transfer rows
   # (applied); hints_with_transfer_rows = true adds them beside those too. Checked again
-  # when the make bench of 2026-12-05 (1e5, test split, seeds 42-44) had hints beside
+  # when the make bench of 2026-12-05 09:14 (1e5, test split, seeds 42-44) had hints beside
   # transfer rows ahead: int8 AUC / GAUC 0.8310 +- 0.0010 / 0.8157 +- 0.0026 against
   # 0.8281 +- 0.0003 / 0.8117 +- 0.0017. On another data set of the same size (synthetic
   # seed 7, its own pipeline teacher: test 0.8235 / 0.8084), students alone, seeds 42-44,
   # int8 0.8203 / 0.8029, 0.8205 / 0.8020, 0.8185 / 0.7984 with them against 0.8219 /
   # 0.8060, 0.8191 / 0.8058, 0.8230 / 0.8050 without (mean gap to the teacher -0.0037 /
   # -0.0073 against -0.0022 / -0.0028): the gain is the data set's, not the method's, so
-  # the default stays. At 1e6 hints
-  # cost the DistillationTrainer about 30% more time (the projections, a longer dense
-  # stage). When the teacher's vectors were kept per train row (0.9 KB a row instead of 0.2), hints took
-  # the DistillationTrainer's peak at 1e6 from 3.6 to 5.3-5.5 GB (9.9 GB at 3e6: make
-  # bench-scale of 2026-12-02); looked up per batch from the teacher's tables
-  # (models.distillation.TeacherVectors) the student alone on the 1e6 run's teacher
-  # trained to the same model with a peak of 2.6 GB instead of 4.0, in 289 s against
-  # 251 and 285 s (two runs); in make bench-scale's whole runs since, its peak is 3.6 GB
-  # at 1e6 and 5.0 GB at 3e6.
+  # the default stays. At 1e6 hints cost the DistillationTrainer about 30% more time
+  # (the projections, a longer dense stage). When the teacher's vectors were kept per
+  # train row (0.9 KB a row instead of 0.2), hints took the DistillationTrainer's peak
+  # at 1e6 from 3.6 to 5.3-5.5 GB (9.9 GB at 3e6: make bench-scale of 2026-12-02);
+  # looked up per batch from the teacher's tables (models.distillation.TeacherVectors)
+  # the student alone on the 1e6 run's teacher trained to the same model with a peak of
+  # 2.6 GB instead of 4.0, in 289 s against 251 and 285 s (two runs); in make
+  # bench-scale's whole runs since, its peak is 3.6 GB at 1e6 and 5.0 GB at 3e6.
   hint_weight: float = 1.0
   hints_with_transfer_rows: bool = False
   # The student's user-id dropout (student.user_id_dropout) on its training batches, a

@@ -72,6 +72,9 @@ def create_pipeline(config: configs.PipelineConfig, inputs: RunInputs,
   # Decoding costs by feature more than by value (tfx_bsl's decoder, 20,000 eval examples):
   # 11.1 us an example as written, 10.2 without the history, 10.0 with the history as int64
   # ids, 9.5 without the three slice features (user_in_train, item_in_train, user_activity).
+  # The CRCs are not the reader's cost: Beam's reader alone over the 1e6 train split
+  # (790,259 records, one process) took 6.0 s with its crcmod CRC, 4.65 s with
+  # google-crc32c's (already installed) put in its place.
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"])
   example_validator = tfx.components.ExampleValidator(
