@@ -564,7 +564,7 @@ class DistillationConfig(Section):
   # post-training quantization only (the no-QAT baseline).
   qat: bool = True
   # One epoch (at most 200 steps, as the KD stage's): three bought nothing. Students alone
-  # on today's bench-scale runs' teachers, seeds 42-44, test int8 AUC / GAUC minus the
+  # on the 2026-12-05 bench-scale runs' teachers, seeds 42-44, test int8 AUC / GAUC minus the
   # teacher's, one epoch against three: at 1e5 -0.0009 / -0.0055, -0.0009 / -0.0057,
   # -0.0006 / -0.0037 against -0.0013 / -0.0032, -0.0012 / -0.0072, -0.0008 / -0.0051
   # (means -0.0008 / -0.0050 against -0.0011 / -0.0052; six epochs -0.0012 / -0.0047); at
