@@ -427,8 +427,7 @@ def main(argv=None) -> int:
   lines += ["", "Targets (test split):", "", "| target | figure | met |", "| --- | --- | --- |"]
   lines += [f"| {target} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |"
             for target, figure, met in targets]
-  fileio.write_text(reports.report_path(args.output, DEFAULT_OUTPUT, "results.md"),
-                    "\n".join(lines) + "\n")
+  reports.write_report(lines, args.output, DEFAULT_OUTPUT, "results.md")
   print("\n".join(lines))
   return 0
 

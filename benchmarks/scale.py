@@ -173,8 +173,7 @@ def main(argv=None) -> int:
     runs.append(run_size(size, args.output))
     fileio.write_json(os.path.join(args.output, "scale.json"), {"runs": runs})
   lines = markdown(runs)
-  fileio.write_text(reports.report_path(args.output, DEFAULT_OUTPUT, "scale.md"),
-                    "\n".join(lines) + "\n")
+  reports.write_report(lines, args.output, DEFAULT_OUTPUT, "scale.md")
   print("\n".join(lines))
   return 0
 

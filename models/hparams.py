@@ -96,14 +96,14 @@ class TrainingConfig(Section):
   separate_process: bool = True
   # Training steps a call of Keras' train function runs (compile's steps_per_execution):
   # the same batches and updates, with Keras' per-step work in Python (~2 ms a step on 2
-  # cores) paid once per 16 steps. Not in the pruning stage (one step a call there):
-  # TF-MOT 0.8.1 counts pruning steps in the graph, so the masks ramp the same (the
-  # student alone on the 1e5 bench-scale run's teacher with distillation.full_curve gave
-  # the same curve and model.tflite byte for byte), and its epochs ran faster (3.4-4.9 s a
-  # step against 4.2-7.0), but tracing the pruned model's loop of steps took 15.1 s
-  # against 9.0 s: a loss unless the search tries three or more steps (the default runs of
-  # 2026-12-05 tried one). Nor in QAT: autograph traces a loop's body twice, and QAT's
-  # three epochs do not win the tracing back (the student alone on the bench-scale runs'
+  # cores) paid once per 16 steps. Not in the pruning stage (one step a call there): TF-MOT
+  # 0.8.1 counts pruning steps in the graph, so the masks ramp the same (the student alone
+  # on the 1e5 bench-scale run's teacher with distillation.full_curve gave the same curve
+  # and model.tflite byte for byte), and its epochs ran faster (3.4-4.9 s a step against
+  # 4.2-7.0), but tracing the pruned model's loop of steps took 15.1 s against 9.0 s: a
+  # loss unless the search tries three or more steps (the default runs of 2026-12-05 tried
+  # one). Nor in QAT: autograph traces a loop's body twice, and QAT's epochs (three then,
+  # one now) do not win the tracing back (the student alone on the bench-scale runs'
   # teachers, QAT's fit at 1 step a call against 16: 4.9 s against 7.9 s at 1e5, 8.6 s
   # against 9.2 s at 1e6, the same model.tflite byte for byte). On the 1e6 bench-scale
   # run's data: the student alone 140.6 s instead of 163.7 (its 60 dense epochs 93.9 s
