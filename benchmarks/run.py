@@ -4,11 +4,10 @@
    benchmarks/results/run, gate included: the teacher, the shipped student and its int8
    model are scored on the test split by the Int8Evaluator (same rows, one metric code).
    Its pruning tries every sparsity step (distillation.full_curve), so the whole
-   size-quality curve is reported; the step kept is the one a default run keeps, but
-   QAT then goes on from where the extra steps left the batches' order and the random
-   draws, so the shipped student is not byte for byte a default run's (2026-12-05, 1e5:
-   int8 test AUC / GAUC minus the teacher's -0.0016 / -0.0054 here, -0.0009 / -0.0055
-   in make bench-scale's default run of the same data and teacher).
+   size-quality curve is reported. Where it keeps the step a default run keeps (all but
+   a sparser step back within the budget after one outside it), the shipped student is
+   a default run's byte for byte: QAT trains on batches of its own, whatever the pruning
+   search drew before it (models.distillation.distill).
 2. Baselines on the same test rows: the item's like-rate in the train split (popularity),
    the user's earlier like-rate (a feature of every row), and matrix factorization
    trained by the TeacherTrainer code on the same train split.
@@ -227,7 +226,7 @@ BASELINES = ("item like-rate in train (popularity)", "user's earlier like-rate",
              "matrix factorization")
 
 
-def _targets(quality, sizes, distillation):
+def targets(quality, sizes, distillation):
   """[(target, figure, met)] on the test split; met is None where it was not measured."""
   teacher, int8 = quality["teacher (DCN-v2)"], quality["student int8 (TFLite)"]
   result = []
@@ -273,7 +272,7 @@ def _f(value, pattern="{:.4f}"):
   return "-" if value is None or value != value else pattern.format(value)
 
 
-def main(argv=None) -> int:
+def _parser():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--num-interactions", type=int, default=100_000)
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -284,12 +283,18 @@ def main(argv=None) -> int:
                       help="skip the students trained besides the pipeline's")
   parser.add_argument("--no-latency", dest="latency", action="store_false",
                       help="skip the serving latency and memory measurement")
-  args = parser.parse_args(argv)
+  return parser
+
+
+def measure(args) -> dict:
+  """Sections 1-4 of the module docstring: runs the pipeline, the baselines, the students
+  beside it and the latency measurement into args.output; returns their figures as
+  results.json holds them (what `report_lines` writes the markdown from)."""
   # pylint: disable=g-import-not-at-top
-  from models import fileio, int8_evaluation
+  from models import int8_evaluation
   from models.distillation_trainer import CompressionReport
   from models.teacher_trainer import TeacherSummary
-  from pipeline import configs, mlmd, report_markdown, runners
+  from pipeline import configs, mlmd, runners
   # pylint: enable=g-import-not-at-top
   run_dir = os.path.join(args.output, "run")
   # A benchmark measures this code: nothing is reused from an earlier run's cache.
@@ -313,7 +318,7 @@ def main(argv=None) -> int:
             "log_loss": figures.log_loss, "auc_new_users": new.auc if new else None}
 
   print("make bench: baselines on the test split", flush=True)
-  mf_summary, mf_dir = _train_mf(config, paths, os.path.join(args.output, "mf_baseline"))
+  _, mf_dir = _train_mf(config, paths, os.path.join(args.output, "mf_baseline"))
   quality = {
       "item like-rate in train (popularity)": test.metrics(test.popularity_scores()),
       "user's earlier like-rate": test.metrics(test.user_like_rate_scores()),
@@ -338,28 +343,16 @@ def main(argv=None) -> int:
 
   teacher_figures, student_figures, tflite = (compression.teacher, compression.student,
                                               compression.tflite)
-  nonzero = student_figures.parameters * (1 - student_figures.sparsity.overall)
   sizes = {
       "teacher_parameters": teacher_figures.parameters,
       "student_parameters": student_figures.parameters,
-      "student_nonzero_parameters_over_teacher": nonzero / teacher_figures.parameters,
       "teacher_variables_bytes": teacher_figures.saved_model_variables.bytes,
       "teacher_variables_gzipped_bytes": teacher_figures.saved_model_variables.gzipped_bytes,
       "tflite_bytes": tflite.bytes, "tflite_gzipped_bytes": tflite.gzipped_bytes,
-      "teacher_over_tflite_bytes": teacher_figures.saved_model_variables.bytes / tflite.bytes,
-      "teacher_over_tflite_gzipped": (teacher_figures.saved_model_variables.gzipped_bytes
-                                      / tflite.gzipped_bytes),
       "sparsity": student_figures.sparsity.overall, "dtype_census": tflite.dtype_census,
       "int8_vs_float_eval": dataclasses.asdict(tflite.int8_vs_float),
   }
-  groups = {}
-  for row in rows:
-    groups.setdefault(row["group"], []).append(row)
-  distillation = {group: {key: _mean_std([r[key] for r in members])
-                          for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")}
-                  for group, members in groups.items() if group not in ("temperature", "width")}
   prune = compression.student.stages.get("prune", {})
-  targets = _targets(quality, sizes, distillation)
   serving = None
   if args.latency:
     print("make bench: serving latency (benchmarks/latency.py)", flush=True)
@@ -368,42 +361,74 @@ def main(argv=None) -> int:
                     "--output", latency_file], check=True)
     with open(latency_file) as f:
       serving = json.load(f)
-  results = {"num_interactions": args.num_interactions, "overrides": args.set,
-             "targets": [{"target": t, "figure": f, "met": m} for t, f, m in targets],
-             "test_rows": len(test.rows), "quality": quality, "sizes": sizes,
-             "students": rows, "distillation": distillation,
-             "pruning_curve": prune.get("curve", []), "pruning_decision": prune.get("decision"),
-             "eval_teacher_auc": teacher_figures.eval.auc, "latency": serving,
-             "wall_seconds": time.time() - started}
-  fileio.write_json(os.path.join(args.output, "results.json"), results)
+  return {"num_interactions": args.num_interactions, "overrides": args.set,
+          "test_rows": len(test.rows), "quality": quality, "sizes": with_ratios(sizes),
+          "students": rows, "distillation": seed_groups(rows),
+          "pruning_curve": prune.get("curve", []), "pruning_decision": prune.get("decision"),
+          "pruning_chosen_step": prune.get("chosen_step"),
+          "eval_teacher_auc": teacher_figures.eval.auc, "latency": serving,
+          "wall_seconds": time.time() - started}
 
+
+def with_ratios(sizes: dict) -> dict:
+  """`sizes` (parameters, the teacher's variables and the int8 model's bytes, the student's
+  sparsity) with the ratios issue 10's targets read."""
+  nonzero = sizes["student_parameters"] * (1 - sizes["sparsity"])
+  return {**sizes,
+          "student_nonzero_parameters_over_teacher": nonzero / sizes["teacher_parameters"],
+          "teacher_over_tflite_bytes": sizes["teacher_variables_bytes"] / sizes["tflite_bytes"],
+          "teacher_over_tflite_gzipped": (sizes["teacher_variables_gzipped_bytes"]
+                                          / sizes["tflite_gzipped_bytes"])}
+
+
+def seed_groups(rows) -> dict:
+  """{group: {figure: (mean, std)}} of the students' test figures over each group's seeds;
+  the one-seed groups (temperature, width) are left out."""
+  groups = {}
+  for row in rows:
+    groups.setdefault(row["group"], []).append(row)
+  return {group: {key: _mean_std([r[key] for r in members])
+                  for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")}
+          for group, members in groups.items() if group not in ("temperature", "width")}
+
+
+def report_lines(results: dict) -> list:
+  """results.md, from `measure`'s figures with `targets`' verdicts: the test-split
+  table, sizes and ratios, the pruning curve, the students, their seed spread, the latency
+  table and issue 10's targets, met or not."""
+  from pipeline import report_markdown  # pylint: disable=g-import-not-at-top
+  quality, sizes, rows = results["quality"], results["sizes"], results["students"]
+  distillation = results["distillation"]
   lines = ["# distillrec benchmark results", "",
-           f"Synthetic data, {args.num_interactions:,} interactions, overrides: "
-           f"{' '.join(args.set) or 'none'}. Quality on the **test split** ({len(test.rows):,} "
-           f"rows, the last time range; no choice was made on it).", "",
-           "| model | AUC | GAUC | NDCG@10 | log loss | AUC new users |",
+           f"Synthetic data, {results['num_interactions']:,} interactions, overrides: "
+           f"{' '.join(results['overrides']) or 'none'}. Quality on the **test split** "
+           f"({results['test_rows']:,} rows, the last time range; no choice was made on it).",
+           "", "| model | AUC | GAUC | NDCG@10 | log loss | AUC new users |",
            "| --- | --- | --- | --- | --- | --- |"]
   for name, figures in quality.items():
     lines.append(f"| {name} | {_f(figures['auc'])} | {_f(figures['gauc'])} | "
                  f"{_f(figures['ndcg'])} | {_f(figures['log_loss'])} | "
                  f"{_f(figures['auc_new_users'])} |")
   lines += ["", "| size | figure |", "| --- | --- |",
-            f"| teacher / student parameters | {teacher_figures.parameters:,} / "
-            f"{student_figures.parameters:,} |",
+            f"| teacher / student parameters | {sizes['teacher_parameters']:,} / "
+            f"{sizes['student_parameters']:,} |",
             f"| student non-zero parameters / teacher parameters | "
             f"{sizes['student_nonzero_parameters_over_teacher']:.3f} |",
             f"| teacher variables / int8 TFLite, raw bytes | "
-            f"{sizes['teacher_over_tflite_bytes']:.1f}x ({tflite.bytes:,} B) |",
+            f"{sizes['teacher_over_tflite_bytes']:.1f}x ({sizes['tflite_bytes']:,} B) |",
             f"| teacher variables / int8 TFLite, gzipped | "
-            f"{sizes['teacher_over_tflite_gzipped']:.1f}x ({tflite.gzipped_bytes:,} B) |",
-            f"| student sparsity (exported weights) | {student_figures.sparsity.overall:.3f} |",
-            f"| int8 tensor dtypes | {tflite.dtype_census} |"]
-  if prune.get("curve"):
-    lines += ["", f"Pruning curve (eval split; teacher eval AUC {teacher_figures.eval.auc:.4f}). "
-              f"Decision: {prune['decision']}.", ""]
+            f"{sizes['teacher_over_tflite_gzipped']:.1f}x "
+            f"({sizes['tflite_gzipped_bytes']:,} B) |",
+            f"| student sparsity (exported weights) | {sizes['sparsity']:.3f} |",
+            f"| int8 tensor dtypes | {sizes['dtype_census']} |"]
+  curve = results["pruning_curve"]
+  if curve:
+    lines += ["", f"Pruning curve (eval split; teacher eval AUC "
+              f"{results['eval_teacher_auc']:.4f}). Decision: {results['pruning_decision']}.",
+              ""]
     lines += report_markdown.pruning_curve_table(
-        [dict(step, chosen=index == prune.get("chosen_step"))
-         for index, step in enumerate(prune["curve"])])
+        [dict(step, chosen=index == results["pruning_chosen_step"])
+         for index, step in enumerate(curve)])
   lines += ["", "Students of the same size from the same teacher and split (test split; float "
             "SavedModel and int8).", "",
             "| student | eval AUC before pruning | sparsity | int8 bytes (gzipped) | test AUC | "
@@ -422,11 +447,24 @@ def main(argv=None) -> int:
       lines.append(f"| {group} | " + " | ".join(
           f"{_f(figures[key][0])} ± {_f(figures[key][1])}"
           for key in ("test_auc", "test_gauc", "test_auc_int8", "test_gauc_int8")) + " |")
-  if serving:
-    lines += [""] + latency.markdown(serving)
+  if results["latency"]:
+    lines += [""] + latency.markdown(results["latency"])
   lines += ["", "Targets (test split):", "", "| target | figure | met |", "| --- | --- | --- |"]
-  lines += [f"| {target} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |"
-            for target, figure, met in targets]
+  lines += [f"| {t['target']} | {t['figure']} | "
+            f"{'-' if t['met'] is None else ('yes' if t['met'] else 'NO')} |"
+            for t in results["targets"]]
+  return lines
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
+  from models import fileio  # pylint: disable=g-import-not-at-top
+  results = measure(args)
+  results["targets"] = [{"target": t, "figure": f, "met": m}
+                        for t, f, m in targets(results["quality"], results["sizes"],
+                                               results["distillation"])]
+  fileio.write_json(os.path.join(args.output, "results.json"), results)
+  lines = report_lines(results)
   reports.write_report(lines, args.output, DEFAULT_OUTPUT, "results.md")
   print("\n".join(lines))
   return 0

@@ -879,7 +879,12 @@ def prune_to_budget(model: keras.Model, train: tf.data.Dataset, evaluation: tf.d
                    "curve": curve, "teacher": dict(reference)}
 
 
-def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
+# distill's stages, in order: the argument its `train` builds a stage's batches for.
+KD_STAGE, PRUNING_STAGE, QAT_STAGE = 0, 1, 2
+
+
+def distill(model: keras.Model, train: Callable[[int], tf.data.Dataset],
+            evaluation: tf.data.Dataset,
             config, training_config, log_dir: str, steps_per_pass: int,
             reference: Dict[str, float], figures: Callable[[keras.Model], Dict[str, float]],
             measure: Optional[Callable[[keras.Model], Dict]] = None,
@@ -889,7 +894,14 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   config: models.hparams.DistillationConfig; reference and figures: the pruning budget's
   (`prune_to_budget`), the teacher's figures and a function giving a student's (also what
   the KD stage stops early on when config.early_stopping_metric is "gauc");
-  steps_per_pass: batches in one pass over `train` (one pass, not repeated);
+  train(stage): a new dataset of one pass of train batches for the stage (KD_STAGE,
+  PRUNING_STAGE, QAT_STAGE), e.g. seeded by it. Each stage starts from a dataset of its
+  own, so its batches do not depend on how far earlier stages iterated theirs: with one
+  dataset for all, QAT started from wherever the pruning search had left its shuffles,
+  and `full_curve` (more pruning steps tried) shipped another student than a default run
+  keeping the same step (make bench's 1e5 int8 student -0.0016 / -0.0054 against the
+  default run's -0.0009 / -0.0055 on the same data and teacher, 2026-12-05);
+  steps_per_pass: batches in one pass of `train(stage)`;
   teacher_vectors: the hints' targets (needed when config.hint_weight > 0; pruning and QAT
   train on the logits alone). Returns (final model, stages) where stages records each
   stage's epochs, eval AUC and measured sparsity (and pruning's whole curve).
@@ -917,7 +929,7 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
     def epoch_figures():
       return {"val_gauc": figures(model)["eval_gauc"]}
 
-  history, best_epoch = training.fit(trainer, train, evaluation, training_config,
+  history, best_epoch = training.fit(trainer, train(KD_STAGE), evaluation, training_config,
                                      os.path.join(log_dir, "distill"), "student",
                                      steps_per_pass=steps_per_pass,
                                      epoch_figures=epoch_figures, monitor=monitor)
@@ -933,18 +945,19 @@ def distill(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Data
   # cut into epochs of at most training_config.max_steps_per_epoch steps. So the pruning
   # ramp, its patience and QAT's epochs mean about as many steps on large data as on small.
   epoch_steps = training_config.steps_per_epoch(steps_per_pass) or steps_per_pass
-  train = train.repeat()
   if config.prune:
-    model, stages["prune"] = prune_to_budget(model, train, evaluation, config, log_dir,
-                                             epoch_steps, reference, figures, measure)
+    model, stages["prune"] = prune_to_budget(model, train(PRUNING_STAGE).repeat(), evaluation,
+                                             config, log_dir, epoch_steps, reference, figures,
+                                             measure)
 
   if config.qat:
-    model = quantize_aware(model, calibration=train.take(config.qat_calibration_batches))
+    qat_train = train(QAT_STAGE).repeat()
+    model = quantize_aware(model, calibration=qat_train.take(config.qat_calibration_batches))
     # One step a call, as the pruning stage: the QAT model's loop of steps costs more to
     # trace than its epochs would save (TrainingConfig.steps_per_execution).
     compile_student(model, config.qat_learning_rate, config.alpha, config.temperature,
                     config.pair_weight)
-    history = model.fit(train, validation_data=evaluation, epochs=config.qat_epochs,
+    history = model.fit(qat_train, validation_data=evaluation, epochs=config.qat_epochs,
                         steps_per_epoch=epoch_steps,
                         callbacks=[training.EpochLog("student QAT"),
                                    keras.callbacks.TensorBoard(os.path.join(log_dir, "qat"))],

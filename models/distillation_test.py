@@ -789,19 +789,19 @@ def test_kd_stage_stops_on_the_eval_gauc_when_asked(tmp_path):
   config = DistillationConfig(prune=False, qat=False, hint_weight=0.0,
                               early_stopping_metric="gauc")
   _, stages = distillation.distill(
-      _student(), data, data, config, training_config, str(tmp_path), steps_per_pass=4,
-      reference=None, figures=lambda _: _reference(0.5, next(gaucs)))
+      _student(), lambda _: data, data, config, training_config, str(tmp_path),
+      steps_per_pass=4, reference=None, figures=lambda _: _reference(0.5, next(gaucs)))
   assert stages["distill"]["epochs"] == 4 and stages["distill"]["best_epoch"] == 2
   assert stages["distill"]["best_eval_gauc"] == 0.75
   assert stages["distill"]["early_stopping_metric"] == "gauc"
   with pytest.raises(ValueError, match="early_stopping_metric = gauc needs"):
-    distillation.distill(_student(), data, data, config, training_config, str(tmp_path),
-                         steps_per_pass=4, reference=None, figures=None)
+    distillation.distill(_student(), lambda _: data, data, config, training_config,
+                         str(tmp_path), steps_per_pass=4, reference=None, figures=None)
   # On "auc" (the default) the figures are not read.
   auc_config = DistillationConfig(prune=False, qat=False, hint_weight=0.0)
-  _, auc_stages = distillation.distill(_student(), data, data, auc_config, training_config,
-                                       str(tmp_path), steps_per_pass=4, reference=None,
-                                       figures=None)
+  _, auc_stages = distillation.distill(_student(), lambda _: data, data, auc_config,
+                                       training_config, str(tmp_path), steps_per_pass=4,
+                                       reference=None, figures=None)
   assert "best_eval_gauc" not in auc_stages["distill"]
 
 
@@ -815,8 +815,9 @@ def _distill_one_pruning_step(tmp_path, training_config, batches: int, epochs: i
                               pruning_epochs=epochs, qat_epochs=epochs,
                               qat_calibration_batches=2)
   _, stages = distillation.distill(
-      _student(), data, data, config, training_config, str(tmp_path), steps_per_pass=batches,
-      reference=_reference(0.5, 0.5), figures=lambda _: _reference(0.5, 0.5))
+      _student(), lambda _: data, data, config, training_config, str(tmp_path),
+      steps_per_pass=batches, reference=_reference(0.5, 0.5),
+      figures=lambda _: _reference(0.5, 0.5))
   return stages
 
 
@@ -883,3 +884,37 @@ def test_the_kd_stage_runs_the_configured_steps_a_call_pruning_and_qat_one(tmp_p
       tmp_path, TrainingConfig(learning_rate=1e-2, max_epochs=1, steps_per_execution=2),
       batches=5, epochs=1)
   assert calls == [2, 1, 1]  # KD stage, the pruning step, QAT
+
+
+def _shipped_weights(tmp_path, full_curve: bool):
+  """The final weights of distill on seeded shuffled batches when the dense student is the
+  only step within budget (a stub scorer): full_curve tries steps 0.5 and 0.7, the default
+  stops after 0.5."""
+  arrays = inputs.in_memory(_dataset(
+      lambda batch: {"logit": tf.cast(batch["item_id_xf"], tf.float32) / 40 - 0.5},
+      count=6))
+  model = _student()
+  calls = iter(range(10))
+  config = DistillationConfig(hint_weight=0.0, sparsity_steps=(0.5, 0.7), pruning_ramp_epochs=1,
+                              pruning_epochs=1, qat_epochs=1, qat_calibration_batches=2,
+                              full_curve=full_curve)
+  final, stages = distillation.distill(
+      model, lambda stage: inputs.shuffled_batches(arrays, 64, 42 + stage),
+      inputs.ordered_batches(arrays, 64), config,
+      TrainingConfig(learning_rate=1e-2, max_epochs=1), str(tmp_path / str(full_curve)),
+      steps_per_pass=6, reference=_reference(0.5, 0.5),
+      figures=lambda _: _reference(0.5 if next(calls) == 0 else 0.4, 0.5))
+  assert len(stages["prune"]["curve"]) == (3 if full_curve else 2)
+  assert stages["prune"]["chosen_step"] == 0
+  return final.get_weights()
+
+
+@pytest.mark.slow
+def test_full_curve_ships_the_same_student_when_the_same_step_is_kept(tmp_path):
+  """Each stage trains on batches of its own (distill's `train` builds them): QAT's order
+  does not depend on how many pruning steps ran before it, so make bench (full_curve)
+  ships the student a default run ships when both keep the same step."""
+  default, full = _shipped_weights(tmp_path, False), _shipped_weights(tmp_path, True)
+  assert len(default) == len(full)
+  for a, b in zip(default, full):
+    np.testing.assert_array_equal(a, b)

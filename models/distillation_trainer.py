@@ -190,13 +190,23 @@ def run(examples_uri: str, transform_graph_uri: str,
     # Pairwise distillation: each train row and its transfer partner in one batch.
     first, second = distillation.transfer_pairs(labelled_rows, chunk)
     steps_per_pass = -(-labelled_rows // (batch_size // 2))
-    train = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size, seed)
   else:
     steps_per_pass = -(-train_rows // batch_size)
-    train = inputs.shuffled_batches(train_arrays, batch_size, seed)
-  if cold_start:
-    train = distillation.drop_user_ids(train, hparams.user_id_dropout, features.USER_INDEX,
-                                       sizes.user_oov_id, seed)
+
+  def train(stage: int) -> tf.data.Dataset:
+    """A pass of shuffled train batches for one of distill's stages, seeded by it (each
+    stage's order its own, whatever earlier stages drew)."""
+    stage_seed = seed + stage
+    if distillation_config.pair_weight:
+      batches = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size,
+                                             stage_seed)
+    else:
+      batches = inputs.shuffled_batches(train_arrays, batch_size, stage_seed)
+    if cold_start:
+      batches = distillation.drop_user_ids(batches, hparams.user_id_dropout,
+                                           features.USER_INDEX, sizes.user_oov_id, stage_seed)
+    return batches
+
   # The model's own user-id dropout stays off then: the batches have done it.
   model_config = dataclasses.replace(hparams, user_id_dropout=0.0) if cold_start else hparams
   logging.info("DistillationTrainer: %d train rows in memory (%d of them transfer rows), "

@@ -519,7 +519,11 @@ class DistillationConfig(Section):
   # starts at the dense student, which is kept when no step is within budget. The curve
   # goes into the compression report. The first step outside the budget (the dense student
   # included) ends the search unless full_curve (make bench sets it, to show the whole
-  # size-quality curve). prune = false skips it.
+  # size-quality curve; QAT's batches do not depend on how many steps ran, so when it
+  # keeps the step a default run keeps it ships the same student byte for byte, checked
+  # on the 1e5 bench-scale run's teacher, 2026-12-05; it keeps another only where a
+  # sparser step comes back within the budget after one outside it). prune = false
+  # skips it.
   # With the GAUC of known users instead (transformed examples give new users one OOV id),
   # 50% sparsity passed at 1e6 interactions and took the int8 student's test GAUC from
   # 0.7889 (dense) to 0.7829, 0.0102 below the teacher's. Judged on every user (students

@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "benchmarks"))
 import latency  # pylint: disable=wrong-import-position
 import reports  # pylint: disable=wrong-import-position
+import run  # pylint: disable=wrong-import-position
 import scale  # pylint: disable=wrong-import-position
 
 MB = 2**20
@@ -41,7 +42,6 @@ def test_interleaved_calls_every_scorer_in_a_rotating_order():
 
 @pytest.mark.parametrize("hint_weight,train_rows", [(0.0, 1000), (1.0, 1000), (1.0, 10**6)])
 def test_students_without_distillation_take_nothing_from_the_teacher(hint_weight, train_rows):
-  import run  # pylint: disable=g-import-not-at-top
   from pipeline import configs  # pylint: disable=g-import-not-at-top
   config = configs.load_config(overrides=[f"distillation.hint_weight={hint_weight}"])
   assert config.distillation.transfer_copies_for(1000) == 1
@@ -138,5 +138,110 @@ def test_bench_scale_with_another_output_leaves_the_committed_report(tmp_path, m
   assert scale.main(["--sizes", "1000", "--output", str(tmp_path)]) == 0
   with open(tmp_path / "scale.md") as f:
     assert "| Transform | 3.0 | 800 |" in f.read()
+  with open(committed) as f:
+    assert f.read() == before
+
+
+def _figures(auc, gauc):
+  return {"auc": auc, "gauc": gauc, "ndcg": 0.5, "log_loss": 0.6, "auc_new_users": None}
+
+
+def _student(group, name, auc):
+  return {"group": group, "student": name, "eval_auc_before_pruning": 0.84,
+          "eval_auc_final": 0.84, "sparsity": 0.0, "parameters": 200, "tflite_bytes": 100,
+          "tflite_gzipped_bytes": 40, "test_auc": auc, "test_gauc": auc - 0.01,
+          "test_auc_int8": auc, "test_gauc_int8": auc - 0.01}
+
+
+def _bench_results():
+  """Figures as make bench's measure returns them, chosen so that each target's verdict is
+  known: the int8 student 0.004 below the teacher on AUC (within 0.005), 0.006 on GAUC
+  (not); distillation 0.02 above no distillation against 2 x std 0.02 (not above)."""
+  quality = {"item like-rate in train (popularity)": _figures(0.70, 0.71),
+             "user's earlier like-rate": _figures(0.72, 0.60),
+             "matrix factorization": _figures(0.80, 0.79),
+             "teacher (DCN-v2)": _figures(0.830, 0.820),
+             "student (SavedModel)": _figures(0.827, 0.815),
+             "student int8 (TFLite)": _figures(0.826, 0.814)}
+  rows = ([_student("distillation", f"kd, seed {s}", auc)
+           for s, auc in ((42, 0.82), (43, 0.81), (44, 0.83))]
+          + [_student("no distillation", f"alpha=1, seed {s}", auc)
+             for s, auc in ((42, 0.80), (43, 0.79), (44, 0.81))]
+          + [_student("width", "embedding_dim=32", 0.5)])
+  sizes = run.with_ratios({
+      "teacher_parameters": 1000, "student_parameters": 200, "teacher_variables_bytes": 3000,
+      "teacher_variables_gzipped_bytes": 2000, "tflite_bytes": 100,
+      "tflite_gzipped_bytes": 40, "sparsity": 0.5, "dtype_census": {"int8": 10, "int32": 2},
+      "int8_vs_float_eval": {}})
+  return {"num_interactions": 1000, "overrides": ["teacher.max_epochs=1"], "test_rows": 123,
+          "quality": quality, "sizes": sizes, "students": rows,
+          "distillation": run.seed_groups(rows), "pruning_curve": [],
+          "pruning_decision": None, "pruning_chosen_step": None, "eval_teacher_auc": 0.84,
+          "latency": None, "wall_seconds": 1.0}
+
+
+def test_bench_sizes_and_seed_groups_by_hand():
+  results = _bench_results()
+  sizes = results["sizes"]
+  # 200 parameters, half of them zero, against the teacher's 1000; bytes 3000 / 100, 2000 / 40.
+  assert sizes["student_nonzero_parameters_over_teacher"] == pytest.approx(0.1)
+  assert sizes["teacher_over_tflite_bytes"] == pytest.approx(30.0)
+  assert sizes["teacher_over_tflite_gzipped"] == pytest.approx(50.0)
+  # Mean and sample std of 0.82, 0.81, 0.83: 0.82, 0.01; the one-seed width row is no group.
+  groups = results["distillation"]
+  assert sorted(groups) == ["distillation", "no distillation"]
+  mean, std = groups["distillation"]["test_auc"]
+  assert (mean, std) == (pytest.approx(0.82), pytest.approx(0.01))
+  assert groups["no distillation"]["test_gauc_int8"][0] == pytest.approx(0.79)
+
+
+def test_bench_targets_say_met_or_by_how_much_not():
+  results = _bench_results()
+  verdicts = {target: (figure, met) for target, figure, met in run.targets(
+      results["quality"], results["sizes"], results["distillation"])}
+  assert verdicts["int8 student AUC within 0.005 of the teacher"] == ("-0.0040", True)
+  assert verdicts["int8 student GAUC within 0.005 of the teacher"] == ("-0.0060", False)
+  # The user's earlier like-rate has GAUC 0.60 but AUC 0.72: above on both, by both margins.
+  assert verdicts["int8 student above user's earlier like-rate on AUC and GAUC"] == (
+      "+0.1060 / +0.2140", True)
+  assert verdicts["distilled beats no-distillation student by > 2 seed std (test AUC, 3 "
+                  "seeds)"] == ("+0.0200 vs 0.0200", False)
+  assert verdicts["int8 TFLite >= 30x smaller than the teacher's variables, raw"] == (
+      "30.0x", True)
+  assert verdicts["... and >= 100x gzipped"] == ("50.0x", False)
+  assert verdicts["student non-zero parameters <= 10% of the teacher's"] == ("0.100", True)
+  # Without the seed rows (--no-sweep) the comparison is reported as not run.
+  no_sweep = run.targets(results["quality"], results["sizes"], run.seed_groups([]))
+  assert ("distilled beats no-distillation student by > 2 seed std", "not run", None) in no_sweep
+
+
+def test_bench_main_writes_its_figures_and_report_beside_a_trial_run(tmp_path, monkeypatch):
+  """run.main's wiring with the measuring stubbed: results.json and results.md go into
+  --output, the committed benchmarks/results.md is left as it was, and the report is
+  written from the figures (a row, a target verdict)."""
+  import json  # pylint: disable=g-import-not-at-top
+  committed = os.path.join(reports.HERE, "results.md")
+  with open(committed) as f:
+    before = f.read()
+  seen = []
+
+  def measure(args):
+    seen.append((args.num_interactions, args.set, args.sweep, args.latency))
+    return _bench_results()
+
+  monkeypatch.setattr(run, "measure", measure)
+  assert run.main(["--num-interactions", "1000", "--set", "teacher.max_epochs=1",
+                   "--no-latency", "--output", str(tmp_path)]) == 0
+  assert seen == [(1000, ["teacher.max_epochs=1"], True, False)]
+  with open(tmp_path / "results.json") as f:
+    stored = json.load(f)
+  assert {"target": "int8 student GAUC within 0.005 of the teacher", "figure": "-0.0060",
+          "met": False} in stored["targets"]
+  with open(tmp_path / "results.md") as f:
+    report = f.read()
+  assert "| teacher (DCN-v2) | 0.8300 | 0.8200 | 0.5000 | 0.6000 | - |" in report
+  assert "| int8 student GAUC within 0.005 of the teacher | -0.0060 | NO |" in report
+  assert "| distillation | 0.8200 ± 0.0100 |" in report
+  assert "| teacher variables / int8 TFLite, raw bytes | 30.0x (100 B) |" in report
   with open(committed) as f:
     assert f.read() == before
