@@ -490,6 +490,15 @@ class DistillationConfig(Section):
   # seed up); test int8 AUC / GAUC 0.8260 / 0.8084, 0.8308 / 0.8139, 0.8282 / 0.8106
   # against 0.8228 / 0.8064, 0.8293 / 0.8134, 0.8243 / 0.8088 (+0.0028 / +0.0015). A
   # prototype with two copies (seed 42) did worse than with one (0.8387 against 0.8398).
+  # Checked again when two make bench runs of 2026-12-05 (09:14 and 13:06, the same data
+  # and teacher) had the students without transfer rows ahead: int8 test AUC / GAUC
+  # 0.8297 +- 0.0018 / 0.8149 +- 0.0031 against 0.8282 +- 0.0006 / 0.8116 +- 0.0019 (13:06).
+  # On another data set (synthetic seed 7, 1e5, its pipeline's teacher: test 0.8235 /
+  # 0.8084), students alone, seeds 42-44, int8 minus the teacher: test -0.0015 / -0.0034,
+  # -0.0029 / -0.0027, +0.0002 / -0.0020 with one copy against -0.0037 / -0.0048, -0.0046 /
+  # -0.0059, -0.0052 / -0.0057 without; eval split -0.0008 / -0.0017 against -0.0040 /
+  # -0.0043 on average (every seed up on both). The default data's gain without them is
+  # that data set's: one copy stays.
   transfer_copies: int = 1
   # ... only for a train split of at most this many rows. At 1e6 interactions (790k train
   # rows; the student alone on r6's teacher, seed 42, 2 cores) one copy gained nothing:
