@@ -907,6 +907,10 @@ def distill(model: keras.Model, train: Callable[[int], tf.data.Dataset],
   stage's epochs, eval AUC and measured sparsity (and pruning's whole curve).
   """
   from models import training  # pylint: disable=g-import-not-at-top
+  if not callable(train):
+    raise TypeError(f"distill: train must be a function of the stage (KD_STAGE, "
+                    f"PRUNING_STAGE, QAT_STAGE) returning a new dataset of one pass of train "
+                    f"batches, got {type(train).__name__}")
   stages = {}
   if training_config.steps_per_execution > 1:
     # Sized for the KD stage's several steps a call (counted by one pass).

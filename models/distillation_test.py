@@ -886,6 +886,13 @@ def test_the_kd_stage_runs_the_configured_steps_a_call_pruning_and_qat_one(tmp_p
   assert calls == [2, 1, 1]  # KD stage, the pruning step, QAT
 
 
+def test_distill_takes_a_function_building_each_stages_batches_not_a_dataset(tmp_path):
+  data = tf.data.Dataset.range(3)
+  with pytest.raises(TypeError, match="function of the stage .* got _RangeDataset"):
+    distillation.distill(_student(), data, data, DistillationConfig(), TrainingConfig(),
+                         str(tmp_path), steps_per_pass=3, reference=None, figures=None)
+
+
 def _shipped_weights(tmp_path, full_curve: bool):
   """The final weights of distill on seeded shuffled batches when the dense student is the
   only step within budget (a stub scorer): full_curve tries steps 0.5 and 0.7, the default
