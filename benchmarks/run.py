@@ -288,8 +288,8 @@ def _parser():
 
 def measure(args) -> dict:
   """Sections 1-4 of the module docstring: runs the pipeline, the baselines, the students
-  beside it and the latency measurement into args.output; returns their figures as
-  results.json holds them (what `report_lines` writes the markdown from)."""
+  beside it and the latency measurement into args.output; returns their figures, which
+  `main` writes to results.json with `targets`' verdicts and `report_lines` as markdown."""
   # pylint: disable=g-import-not-at-top
   from models import int8_evaluation
   from models.distillation_trainer import CompressionReport
