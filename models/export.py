@@ -518,6 +518,14 @@ def quantize_values(values, scale: float, zero_point: int) -> np.ndarray:
   return np.minimum(np.maximum(np.rint(np.asarray(values) / scale + zero_point), -128), 127)
 
 
+def quantize_scalar(value: float, scale: float, zero_point: int) -> int:
+  """One float on an int8 input's grid: `quantize_values` of a float32 one-element array,
+  in NumPy's float32 scalars and Python's round (half to even, as np.rint): ~1 us against
+  ~5 us through arrays, what a ranking request's one-row context pays per float."""
+  return min(max(round(float(np.float32(value) / np.float32(scale) + np.float32(zero_point))),
+                 -128), 127)
+
+
 class TfliteScorer:
   """The int8 model behind an interpreter sized for `batch_size` rows, reused call after call.
 
@@ -545,6 +553,14 @@ class TfliteScorer:
     self._quantization = [(detail["index"], _input_key(detail["name"]), detail["dtype"],
                            detail["quantization"] if detail["dtype"] == np.int8 else None)
                           for detail in self._inputs]
+    # The output's 256 int8 values dequantized, indexed by the int8 value (a negative one
+    # wraps to the end): the same floats as (q - zero_point) * scale, in one NumPy call.
+    scale, zero_point = self._output["quantization"]
+    self._dequantized = np.roll(
+        (np.arange(-128, 128, dtype=np.int8).astype(np.float32) - zero_point) * scale, -128)
+    # The read-only arrays (EncodedCandidates') each input was last set from: TFLite keeps a
+    # model's inputs through invoke, so the same array again need not be copied in again.
+    self._held: Dict[int, np.ndarray] = {}
 
   def quantize(self, inputs: Dict[str, np.ndarray]) -> Dict[int, np.ndarray]:
     """Model inputs (floats and indices) as the tensors the interpreter takes, by index.
@@ -558,13 +574,43 @@ class TfliteScorer:
     return tensors
 
   def invoke(self, tensors: Dict[int, np.ndarray]) -> np.ndarray:
-    """Scores of quantized inputs (see `quantize`): what an app times per request."""
+    """Scores of quantized inputs (see `quantize`): what an app times per request.
+
+    An input given the same read-only array as in the last call (an encoded catalogue's)
+    still holds it and is not set again; a writable array is always copied in, as it may
+    have changed in place.
+    """
+    held = self._held
     for index, value in tensors.items():
+      if held.get(index) is value:
+        continue
       self._interpreter.set_tensor(index, value)
+      if value.flags.writeable:
+        held.pop(index, None)
+      else:
+        held[index] = value
     self._interpreter.invoke()
-    scale, zero_point = self._output["quantization"]
-    return (self._interpreter.get_tensor(self._output["index"]).astype(np.float32)
-            - zero_point) * scale
+    return self._dequantized[self._interpreter.get_tensor(self._output["index"])]
+
+  def rank(self, context: Dict[str, object], candidates: Dict[str, np.ndarray]) -> np.ndarray:
+    """Scores of one ranking request on an interpreter whose context inputs are one row
+    (single_row): `context` maps each of those inputs to its one row's value before
+    quantization (a number, or a list for the history; `MobileBundle._encode_context`),
+    `candidates` the others to arrays of their dtype (EncodedCandidates.inputs). The same
+    scores as `score` on the context as one-row arrays, with less NumPy per call:
+    MobileBundle.rank on an encoded catalogue took 70 us a request instead of 88 (a 1e5
+    run's model, 100 candidates, one thread, a tight loop; the interpreter's invoke alone
+    46 us)."""
+    tensors = {}
+    for index, name, dtype, quantization in self._quantization:
+      value = candidates.get(name)
+      if value is None:
+        value = context[name]
+        if quantization is not None:
+          value = quantize_scalar(value, *quantization)
+        value = np.array([value], dtype=dtype)
+      tensors[index] = value
+    return self.invoke(tensors)
 
   def score(self, inputs: Dict[str, np.ndarray]) -> np.ndarray:
     return self.invoke(self.quantize(inputs))
@@ -787,7 +833,9 @@ class EncodedCandidates:
     rows = {len(value) for value in inputs.values()}
     if len(rows) != 1:
       raise ValueError(f"EncodedCandidates: inputs of different lengths {sorted(rows)}")
-    self.inputs = {name: np.ascontiguousarray(value, dtype=np.int32)
+    # Copies of their own: a view of the caller's array could change under a scorer
+    # that keeps it as its input (TfliteScorer.invoke).
+    self.inputs = {name: np.array(value, dtype=np.int32, order="C", copy=True)
                    for name, value in inputs.items()}
     for value in self.inputs.values():
       value.flags.writeable = False
@@ -938,14 +986,18 @@ class MobileBundle:
     (CONTEXT_INPUTS), the candidates' one row each (raw rows, or encode_candidates')."""
     if not len(candidates):  # pylint: disable=g-explicit-length-test
       raise ValueError("encode_ranking needs at least one candidate")
+    columns = {name: [value] for name, value in self._encode_context(context).items()}
+    return {**self._as_arrays(columns, CONTEXT_INPUTS), **self._candidates(candidates).inputs}
+
+  def _candidates(self, candidates: Union[List[Dict], EncodedCandidates]) -> EncodedCandidates:
+    """Raw candidate rows encoded, or encoded ones checked to come from this bundle."""
     if not isinstance(candidates, EncodedCandidates):
-      candidates = self.encode_candidates(candidates)
-    elif candidates.bundle_sha256 != self.manifest["sha256"]:
+      return self.encode_candidates(candidates)
+    if candidates.bundle_sha256 != self.manifest["sha256"]:
       raise ValueError(f"these candidates were encoded for the bundle of model sha256 "
                        f"{candidates.bundle_sha256}, not this one ({self.manifest['sha256']} "
                        f"in {self.bundle_dir}): encode them again with this bundle")
-    columns = {name: [value] for name, value in self._encode_context(context).items()}
-    return {**self._as_arrays(columns, CONTEXT_INPUTS), **candidates.inputs}
+    return candidates
 
   def _scorer(self, batch_size: int, context_once: bool = False) -> TfliteScorer:
     """An interpreter sized for batch_size rows (the context's inputs for one row if
@@ -970,8 +1022,8 @@ class MobileBundle:
     (an app's catalogue, encoded once). The same scores as `predict` on the merged rows."""
     if not len(candidates):  # pylint: disable=g-explicit-length-test
       return np.zeros([0], dtype=np.float32)
-    return self._scorer(len(candidates), context_once=True).score(
-        self.encode_ranking(context, candidates))
+    return self._scorer(len(candidates), context_once=True).rank(
+        self._encode_context(context), self._candidates(candidates).inputs)
 
 
 def raw_example(row: Dict) -> bytes:

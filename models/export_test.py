@@ -336,6 +336,52 @@ def test_quantize_values_rounds_half_to_even_and_clips_as_round_and_clip(scale, 
   one = np.float32([0.37])
   assert export.quantize_values(one, scale, zero_point) == np.clip(
       np.round(one / scale + zero_point), -128, 127)
+  # The scalar path TfliteScorer.rank takes for the context's floats, given float64s (as
+  # MobileBundle computes the log count) and float32s alike.
+  as_float64 = values.astype(np.float64) + rng.normal(0, 1e-9, len(values))
+  for given in (values, as_float64):
+    got = [export.quantize_scalar(float(v), scale, zero_point) for v in given]
+    np.testing.assert_array_equal(
+        got, export.quantize_values(given.astype(np.float32), scale, zero_point))
+
+
+def test_scorer_rank_equals_score_and_keeps_only_read_only_inputs_between_calls():
+  keras.utils.set_random_seed(0)
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)), SIZES,
+                                seed=0)
+  batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
+             for b, _ in _random_batches(10, 1, seed=1)]
+  tflite_model = export.convert_to_tflite(model, student.student_input_signature(SIZES),
+                                          lambda: iter(batches))
+  rows, _ = next(_random_batches(1, 12, seed=3))
+  rows = {k: v.astype(np.int32) if v.dtype == np.int64 else v for k, v in rows.items()}
+  catalogue = export.EncodedCandidates({k: rows[k] for k in export.CANDIDATE_INPUTS}, "m")
+  kept = export.TfliteScorer(tflite_model, 12, single_row=export.CONTEXT_INPUTS)
+
+  def expected(user, candidates):
+    """A fresh scorer on the context as one-row arrays: nothing held from earlier calls."""
+    fresh = export.TfliteScorer(tflite_model, 12, single_row=export.CONTEXT_INPUTS)
+    return fresh.score({**{k: rows[k][user:user + 1] for k in export.CONTEXT_INPUTS},
+                        **candidates})
+
+  scores = []
+  for user in (0, 5, 0, 7):  # other users against the catalogue the scorer keeps
+    context = {k: rows[k][user] for k in export.CONTEXT_INPUTS}
+    scores.append(kept.rank(context, catalogue.inputs))
+    np.testing.assert_array_equal(scores[-1], expected(user, catalogue.inputs))
+  assert not np.array_equal(scores[0], scores[1])
+  np.testing.assert_array_equal(scores[0], scores[2])
+  # The output dequantized as (q - zero_point) * scale.
+  scale, zero_point = kept._output["quantization"]  # pylint: disable=protected-access
+  raw = kept._interpreter.get_tensor(kept._output["index"])  # pylint: disable=protected-access
+  np.testing.assert_array_equal(scores[-1], (raw.astype(np.float32) - zero_point) * scale)
+  # A writable array is copied in every call: changed in place, it scores as changed.
+  items = catalogue.inputs[export.features.ITEM_INDEX].copy()
+  writable = {**catalogue.inputs, export.features.ITEM_INDEX: items}
+  context = {k: rows[k][0] for k in export.CONTEXT_INPUTS}
+  kept.rank(context, writable)
+  items[:] = items[::-1]
+  np.testing.assert_array_equal(kept.rank(context, writable), expected(0, writable))
 
 
 def test_fidelity_rows_are_a_seeded_sample_of_the_whole_split_not_its_first_rows():

@@ -227,8 +227,9 @@ def test_rank_signature_and_bundle_rank_equal_their_per_candidate_scores(distill
   loaded = tf.saved_model.load(path_utils.serving_model_dir(artifacts["model"].uri))
   bundle = export.MobileBundle(artifacts["mobile_model"].uri)
   history_length = bundle.manifest["history_length"]
-  served = {}
-  for name, context, candidates in _ranking_requests(rows, history_length):
+  served, predicted = {}, {}
+  requests = _ranking_requests(rows, history_length)
+  for name, context, candidates in requests:
     per_candidate = _per_candidate_rows(context, candidates, history_length)
     by_examples = loaded.signatures["serving_default"](
         examples=tf.constant([export.raw_example(r) for r in per_candidate]))["score"].numpy()
@@ -251,6 +252,14 @@ def test_rank_signature_and_bundle_rank_equal_their_per_candidate_scores(distill
     with pytest.raises(ValueError, match="encode them again"):
       bundle.rank(context, foreign)
     served[name] = by_examples
+    predicted[name] = bundle.predict(per_candidate)
+  # One catalogue for the three users' requests in a row, as an app keeps it: the
+  # interpreter keeps the candidates' inputs set and takes only each user's.
+  catalogue = bundle.encode_candidates(requests[0][2])
+  for name, context, candidates in requests:
+    assert candidates == requests[0][2]
+    np.testing.assert_array_equal(bundle.rank(context, catalogue), predicted[name],
+                                  err_msg=name)
   # The three contexts are three different requests: the scores say so.
   assert not np.allclose(served["known user"], served["unknown user"], atol=1e-3)
   assert not np.allclose(served["known user"], served["empty history"], atol=1e-3)
