@@ -115,3 +115,40 @@ def test_ndcg_at_k_with_ties_is_the_mean_over_every_order_of_the_ties():
 
 def test_calibration_by_hand():
   assert metrics.calibration([1, 0, 0, 1], [0.5, 0.25, 0.25, 0.5]) == pytest.approx(0.75)
+
+
+def test_paired_user_bootstrap_is_zero_for_the_same_scores():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, 300)
+  users = rng.integers(0, 30, 300)
+  scores = rng.random(300)
+  intervals = metrics.paired_user_bootstrap(labels, scores, scores, users, draws=50)
+  assert intervals == {"auc": (0.0, 0.0), "gauc": (0.0, 0.0)}
+
+
+def test_paired_user_bootstrap_equals_the_metrics_on_each_draw_s_repeated_rows():
+  """Each draw, recomputed the slow way: every user's rows repeated as often as the draw
+  picked the user, then metrics.auc and metrics.gauc on them."""
+  rng = np.random.default_rng(1)
+  labels = rng.integers(0, 2, 200)
+  users = np.array([f"u{u}" for u in rng.integers(0, 12, 200)])
+  labels[users == "u3"] = 1  # a user with one class has no AUC of its own
+  a = rng.random(200)
+  b = np.where(rng.random(200) < 0.5, a, rng.random(200))
+  draws, seed = 40, 7
+  got = metrics.paired_user_bootstrap(labels, a, b, users, draws=draws, seed=seed, level=0.9)
+  names, codes = np.unique(users, return_inverse=True)
+  counts = np.random.default_rng(seed).multinomial(len(names), np.full(len(names),
+                                                                        1 / len(names)),
+                                                   size=draws)
+  diffs = {"auc": [], "gauc": []}
+  for draw in counts:
+    repeat = draw[codes]
+    rows = (np.repeat(labels, repeat), np.repeat(a, repeat), np.repeat(b, repeat),
+            np.repeat(users, repeat))
+    diffs["auc"].append(metrics.auc(rows[0], rows[2]) - metrics.auc(rows[0], rows[1]))
+    diffs["gauc"].append(metrics.gauc(rows[0], rows[2], rows[3])
+                         - metrics.gauc(rows[0], rows[1], rows[3]))
+  for name in ("auc", "gauc"):
+    np.testing.assert_allclose(got[name], np.percentile(diffs[name], [5, 95]), atol=1e-12)
+    assert got[name][0] < got[name][1]
