@@ -8,6 +8,7 @@ through `CompressionReport.read`. TensorFlow is imported inside `run`.
 """
 
 import dataclasses
+import functools
 import gzip
 import logging
 import os
@@ -84,6 +85,27 @@ class CompressionReport(Summary):
   parameter_ratio: float  # student / teacher parameters
 
   FILE_NAME = "compression_report.json"  # in the ModelRun and the student's Model artifact
+
+
+def stage_batches(train_arrays, stage: int, batch_size: int, seed: int, pairs=None,
+                  cold_start=None):
+  """A pass of shuffled train batches for one of `distillation.distill`'s stages
+  (KD_STAGE, PRUNING_STAGE, QAT_STAGE), seeded by seed + stage: each stage's order (and
+  user-id dropout) its own, whatever the earlier stages drew.
+
+  train_arrays: (features, targets) in memory; pairs: (first, second) row indices of
+  pairwise distillation, each pair in one batch; cold_start: (rate, user key, OOV id)
+  of the batches' user-id dropout (`distillation.drop_user_ids`).
+  """
+  from models import distillation, inputs  # pylint: disable=g-import-not-at-top
+  stage_seed = seed + stage
+  if pairs is not None:
+    batches = inputs.shuffled_pair_batches(train_arrays, *pairs, batch_size, stage_seed)
+  else:
+    batches = inputs.shuffled_batches(train_arrays, batch_size, stage_seed)
+  if cold_start is not None:
+    batches = distillation.drop_user_ids(batches, *cold_start, stage_seed)
+  return batches
 
 
 def run(examples_uri: str, transform_graph_uri: str,
@@ -193,19 +215,11 @@ def run(examples_uri: str, transform_graph_uri: str,
   else:
     steps_per_pass = -(-train_rows // batch_size)
 
-  def train(stage: int) -> tf.data.Dataset:
-    """A pass of shuffled train batches for one of distill's stages, seeded by it (each
-    stage's order its own, whatever earlier stages drew)."""
-    stage_seed = seed + stage
-    if distillation_config.pair_weight:
-      batches = inputs.shuffled_pair_batches(train_arrays, first, second, batch_size,
-                                             stage_seed)
-    else:
-      batches = inputs.shuffled_batches(train_arrays, batch_size, stage_seed)
-    if cold_start:
-      batches = distillation.drop_user_ids(batches, hparams.user_id_dropout,
-                                           features.USER_INDEX, sizes.user_oov_id, stage_seed)
-    return batches
+  train = functools.partial(
+      stage_batches, train_arrays, batch_size=batch_size, seed=seed,
+      pairs=(first, second) if distillation_config.pair_weight else None,
+      cold_start=((hparams.user_id_dropout, features.USER_INDEX, sizes.user_oov_id)
+                  if cold_start else None))
 
   # The model's own user-id dropout stays off then: the batches have done it.
   model_config = dataclasses.replace(hparams, user_id_dropout=0.0) if cold_start else hparams
