@@ -408,3 +408,22 @@ def test_fidelity_rows_are_a_seeded_sample_of_the_whole_split_not_its_first_rows
   every, every_labels = export.fidelity_rows(dataset, cast, max_rows=100, seed=7)
   np.testing.assert_array_equal(every["position"], positions)
   np.testing.assert_array_equal(every_labels, (positions < 50).astype(np.float32))
+
+
+def test_the_first_layer_sums_the_users_parts_before_the_candidates():
+  """With the context as one row (a ranking request), the user's parts are summed on that
+  row and broadcast against the candidates in one ADD, not in one per user part: the
+  first layer's Add takes every part of the user's before any of the candidate's."""
+  def inputs_of_the_sum(**overrides):
+    model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
+                                                **overrides), SIZES)
+    return [layer.name for layer in model.get_layer("hidden_0_sum").inbound_nodes[0]
+            .inbound_layers]
+
+  for overrides in ({}, {"attribute_dots": True, "attribute_vector_dot": True}):
+    names = inputs_of_the_sum(**overrides)
+    candidate = [index for index, name in enumerate(names)
+                 if name.endswith(("_item", "_genres", "_item_year_xf")) or "_dot" in name]
+    assert len(candidate) >= 5, names  # item, genres, year and the two dots at least
+    assert candidate == list(range(len(names) - len(candidate), len(names))), names
+    assert names[0] == "hidden_0"  # the user's, with the layer's one bias

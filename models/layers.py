@@ -56,11 +56,13 @@ class MaskedMeanPooling(keras.layers.Layer):
     # Integer-only: min(id, 1) is 1 for a real id, 0 for padding (ids are >= 0); the
     # float mask is a lookup in [0, 1], the count indexes the reciprocal table. No
     # CAST, no DIV, so a full-integer TFLite model stays integer.
+    # The mask and the reciprocal come out of their lookups already [..., 1] wide: indexing
+    # a new axis instead added a RESHAPE and a STRIDED_SLICE each to the TFLite model.
     real = tf.minimum(ids, tf.constant(1, dtype=ids.dtype))
-    mask = tf.gather(tf.constant([0.0, 1.0], dtype=embeddings.dtype), real)
-    total = tf.reduce_sum(embeddings * mask[..., None], axis=1)
+    mask = tf.gather(tf.constant([[0.0], [1.0]], dtype=embeddings.dtype), real)
+    total = tf.reduce_sum(embeddings * mask, axis=1)
     count = tf.reduce_sum(real, axis=1)
-    return total * tf.gather(tf.cast(self._reciprocals, embeddings.dtype), count)[:, None]
+    return total * tf.gather(tf.cast(self._reciprocals[:, None], embeddings.dtype), count)
 
   def get_config(self):
     return {**super().get_config(), "max_length": self.max_length}

@@ -80,6 +80,12 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
   if config.dots_into_tower:
     # The dots reach the tower too, through their own weights.
     first.update({f"{name}_dot": dot for name, dot in dots.items()})
+  # The user's parts first, the candidate's after: with the context once (a ranking
+  # request's user as one row), the sum of the user's parts stays one row and meets the
+  # candidates' rows in one ADD, not in one per part (the 1e5 student's int8 invoke for 100
+  # candidates, one thread: 40.6 us against 45.7 with the parts in embed_features' order).
+  first = {**{key: part for key, part in first.items() if not _candidate_side(key)},
+           **{key: part for key, part in first.items() if _candidate_side(key)}}
   hidden = list(config.hidden_layers)
   x = _sum_of_dense(first, hidden[0] if hidden else 1, "hidden_0" if hidden else "logit")
   if hidden:
@@ -95,6 +101,12 @@ def build_student(config, sizes: model_inputs.InputSizes, seed: int = 0) -> kera
     terms.append(_sum_of_dense(wide, 1, "wide_logit"))
   logit = keras.layers.Add(name="logit_sum")(terms) if len(terms) > 1 else terms[0]
   return keras.Model(inputs, logit, name="student")
+
+
+def _candidate_side(key: str) -> bool:
+  """Whether a part of the first layer depends on the candidate item (its embeddings, or a
+  dot product with them), not on the user alone."""
+  return key in ("item", *ITEM_ATTRIBUTES) or key.endswith("_dot")
 
 
 def _bilinear(vector, name: str):
