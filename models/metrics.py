@@ -69,14 +69,15 @@ def gauc(labels, scores, groups) -> float:
   Computed for every group at once (`_tied_ranks`): ~100k groups cost one sort.
   """
   _, codes = np.unique(np.asarray(groups).ravel(), return_inverse=True)
-  values, rows = _group_aucs(labels, scores, codes.reshape(-1))
+  values, rows, _ = _group_aucs(labels, scores, codes.reshape(-1))
   if not len(values):
     return float("nan")
   return float(np.sum(values * rows) / np.sum(rows))
 
 
 def _group_aucs(labels, scores, codes: np.ndarray):
-  """(AUC, row count) of each group (integer codes 0..n-1) that has both classes."""
+  """(AUC, row count) of each group (integer codes 0..n-1) that has both classes, and the
+  mask of those groups among all."""
   labels = np.asarray(labels, dtype=np.float64).ravel()
   scores = np.asarray(scores, dtype=np.float64).ravel()
   ranks = _tied_ranks(scores, codes)
@@ -86,7 +87,7 @@ def _group_aucs(labels, scores, codes: np.ndarray):
   positive_ranks = np.bincount(codes, weights=ranks * (labels == 1), minlength=len(rows))
   both = (positives > 0) & (negatives > 0)
   p, q = positives[both], negatives[both]
-  return (positive_ranks[both] - p * (p + 1) / 2) / (p * q), rows[both]
+  return (positive_ranks[both] - p * (p + 1) / 2) / (p * q), rows[both], both
 
 
 def paired_user_bootstrap(labels, scores_a, scores_b, groups, draws: int = 1000,
@@ -102,25 +103,21 @@ def paired_user_bootstrap(labels, scores_a, scores_b, groups, draws: int = 1000,
   labels = np.asarray(labels, dtype=np.float64).ravel()
   a = np.asarray(scores_a, dtype=np.float64).ravel()
   b = np.asarray(scores_b, dtype=np.float64).ravel()
-  _, codes = np.unique(np.asarray(groups).ravel(), return_inverse=True)
-  codes = codes.reshape(-1)
-  users = int(codes.max()) + 1 if len(codes) else 0
+  names, codes = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+  users = len(names)
   rng = np.random.default_rng(seed)
   counts = rng.multinomial(users, np.full(users, 1.0 / users), size=draws)
   # GAUC: the groups with both classes, each with its draw count.
-  both_a = _group_aucs(labels, a, codes)
-  both_b = _group_aucs(labels, b, codes)
-  rows = np.bincount(codes).astype(np.float64)
-  positives = np.bincount(codes, weights=labels, minlength=users)
-  both = (positives > 0) & (positives < rows)
-  weights = counts[:, both] * both_a[1]
+  aucs_a, rows, both = _group_aucs(labels, a, codes)
+  aucs_b, _, _ = _group_aucs(labels, b, codes)
+  weights = counts[:, both] * rows
   total = weights.sum(axis=1)
-  gauc_diffs = (weights @ both_b[0] - weights @ both_a[0]) / np.where(total > 0, total, np.nan)
+  gauc_diffs = (weights @ aucs_b - weights @ aucs_a) / np.where(total > 0, total, np.nan)
   auc_diffs = np.empty(draws)
   for index in range(draws):
     repeat = counts[index][codes]
-    auc_diffs[index] = (auc(np.repeat(labels, repeat), np.repeat(b, repeat))
-                        - auc(np.repeat(labels, repeat), np.repeat(a, repeat)))
+    drawn = np.repeat(labels, repeat)
+    auc_diffs[index] = auc(drawn, np.repeat(b, repeat)) - auc(drawn, np.repeat(a, repeat))
   tail = (1 - level) / 2 * 100
   return {name: tuple(float(x) for x in np.nanpercentile(diffs, [tail, 100 - tail]))
           for name, diffs in (("auc", auc_diffs), ("gauc", gauc_diffs))}
