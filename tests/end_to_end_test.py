@@ -628,6 +628,22 @@ def test_movielens_formats_run_through_transform(tmp_path, fmt):
     assert data["valid_rows"] == sum(1 for _ in f) - 1
 
 
+def test_a_multi_processing_run_prints_no_traceback(tmp_path):
+  """Beam workers (what runs at 1e6 rows by default, `beam.direct_running_mode=auto`) that
+  exit holding TensorFlow functions print TensorFlow's "Exception ignored in:
+  AtomicFunction.__del__" tracebacks unless pipeline/worker_site reaches them; Transform's
+  workers hold such functions. The console of a normal run must be clean."""
+  run_dir = str(tmp_path / "run")
+  result = run_cli("--output", run_dir, "--num-interactions", "2000", "--until", "Transform",
+                   "--set", "beam.direct_running_mode=multi_processing",
+                   "--set", "beam.direct_num_workers=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "--direct_running_mode=multi_processing" in result.stdout
+  assert executions(run_dir) == {(node, "done") for node in DATA_NODES}
+  for marker in ("Traceback", "Exception ignored"):
+    assert marker not in result.stdout + result.stderr, result.stderr[-3000:]
+
+
 def test_latency_benchmark_measures_every_scorer_on_the_run(default_run, tmp_path):
   """benchmarks/latency.py on a finished run: every scorer answered, figures consistent."""
   run_dir, _ = default_run
