@@ -94,6 +94,27 @@ def test_every_subcommand_and_flag_has_help_and_is_in_the_readme():
   assert missing == []
 
 
+def test_worker_site_runs_the_sitecustomize_it_shadows(tmp_path):
+  # Python runs only the first sitecustomize on sys.path; worker_site's comes first in a
+  # run's workers, and the environment's own (here one further down PYTHONPATH) must
+  # still run after it, once.
+  other = tmp_path / "other_site"
+  other.mkdir()
+  (other / "sitecustomize.py").write_text(
+      "import os\nos.environ['SHADOWED_RUNS'] = os.environ.get('SHADOWED_RUNS', '') + 'x'\n")
+  script = ("import os, sys\n"
+            "print(os.environ.get('SHADOWED_RUNS'), "
+            "getattr(sys.unraisablehook, '_distillrec_tf_teardown', False))\n")
+  for pythonpath, expected in (
+      (cli.worker_pythonpath(str(other)), "x True"),
+      (str(other), "x False"),
+      (cli.worker_pythonpath(""), "None True")):
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=pythonpath), check=True,
+                            cwd=os.path.dirname(cli.WORKER_SITE), timeout=120)
+    assert result.stdout.strip() == expected, (pythonpath, result.stdout, result.stderr)
+
+
 def test_worker_processes_start_with_the_tensorflow_teardown_filter():
   # A process started with the PYTHONPATH a run gives Beam's workers runs
   # worker_site/sitecustomize.py; an object named as TensorFlow's AtomicFunction whose
