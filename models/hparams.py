@@ -482,6 +482,14 @@ class DistillationConfig(Section):
   # against -0.0027 / -0.0063 (50%), +0.0016 / +0.0001, -0.0001 / -0.0011: GAUC up on every
   # seed (+0.0024 on average), AUC +0.0008. Hence on. At 1e5 the students took as long
   # (112, 59, 67 s against 116, 56, 69 s).
+  # Those were test-split figures, the split no choice may be made on; checked again on the
+  # eval split, the one choices are made on (2026-12-05, students alone on the
+  # results_1e6.md run's teacher, seeds 42-44, all dense; eval AUC / GAUC / new users' GAUC
+  # minus the teacher's, chosen step before QAT): on -0.0015 / -0.0044 / -0.0235, -0.0004 /
+  # -0.0018 / -0.0074, -0.0010 / -0.0030 / -0.0133 against off -0.0023 / -0.0047 / -0.0181,
+  # -0.0021 / -0.0035 / -0.0116, -0.0013 / -0.0024 / -0.0029: AUC up on every seed (+0.0009
+  # on average, over its spread of ~0.0006), GAUC +0.0005 (within its ~0.0013), new users'
+  # GAUC -0.0039 (within its ~0.008, on 12% of the eval rows). Stays on, for AUC.
   cold_start_targets: bool = True
   # Transfer rows (models.distillation.with_transfer_rows): the student also trains on
   # this many copies of the train split whose rows each get another row's item, with the
