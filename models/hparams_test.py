@@ -127,10 +127,11 @@ def test_transfer_rows_only_up_to_their_train_split_size(train_rows, copies):
 
 @pytest.mark.parametrize("train_rows, copies, hints", [
     (78_577, 1, 0.0),  # the default 1e5 run: transfer rows, logits only
-    (790_259, 0, 1.0),  # 1e6 interactions: no transfer rows, hints
+    (790_259, 0, 0.5),  # 1e6 interactions: no transfer rows, the hints asked for
 ])
-def test_hints_are_applied_by_default_only_without_transfer_rows(train_rows, copies, hints):
-  applied = DistillationConfig().applied(train_rows)
+def test_hints_are_applied_only_without_transfer_rows(train_rows, copies, hints):
+  assert DistillationConfig().applied(train_rows).hint_weight == 0.0  # off by default
+  applied = DistillationConfig(hint_weight=0.5).applied(train_rows)
   assert (applied.transfer_copies, applied.hint_weight) == (copies, hints)
   both = DistillationConfig(hints_with_transfer_rows=True, hint_weight=0.5).applied(train_rows)
   assert (both.transfer_copies, both.hint_weight) == (copies, 0.5)

@@ -124,14 +124,14 @@ def test_report_has_the_three_models_with_their_files(default_run):
 
 
 def test_the_default_student_distills_logits_alone_beside_transfer_rows(default_run):
-  # The small run's train split gets transfer rows, so the default hints are not applied:
-  # no hint loss was trained (DistillationConfig.applied).
+  # The small run's train split gets transfer rows, and feature-level distillation is off
+  # by default: no hint loss was trained.
   run_dir, _ = default_run
   outputs = mlmd.latest_outputs(os.path.join(run_dir, "metadata.sqlite"))
   model_run = outputs["DistillationTrainer"]["model_run"].uri
   report = distillation_trainer.CompressionReport.read(model_run)
   distill = report.student.stages["distill"]
-  assert report.config["distillation"]["hint_weight"] == 1.0
+  assert report.config["distillation"]["hint_weight"] == 0.0
   assert distill["transfer_rows"] == distill["train_rows"] > 0
   assert distill["hint_weight"] == 0.0 and "final_hint_loss" not in distill
 
