@@ -11,7 +11,7 @@ def test_scale_knob_defaults():
   assert config.split_quantiles == "auto"
   assert config.exact_quantiles_max_rows == 10_000_000
   assert config.quantile_epsilon == 0.001
-  assert config.read_chunk_bytes == 64 * 1024 * 1024
+  assert config.read_chunk_bytes == 8 * 1024 * 1024
   check(config, "example_gen")
 
 
