@@ -443,8 +443,9 @@ class DistillationConfig(Section):
   # they beat logits alone by more than the seeds' spread (issue 10); +0.0012 does not.
   # Without transfer rows they do: at 1e5, three seeds, int8 AUC / GAUC +0.0031 / +0.0034;
   # at 1e6 (over transfer_max_train_rows; one seed, the same teacher) 0.8206 / 0.7850
-  # against 0.8165 / 0.7776. Hence hints exactly when the run has no transfer rows
-  # (applied); hints_with_transfer_rows = true adds them beside those too. Checked again
+  # against 0.8165 / 0.7776. Hence hints exactly when the run had no transfer rows
+  # (applied; until the eval-split check below turned them off by default);
+  # hints_with_transfer_rows = true adds them beside those too. Checked again
   # when the make bench of 2026-12-05 09:14 (1e5, test split, seeds 42-44) had hints beside
   # transfer rows ahead: int8 AUC / GAUC 0.8310 +- 0.0010 / 0.8157 +- 0.0026 against
   # 0.8281 +- 0.0003 / 0.8117 +- 0.0017. On another data set of the same size (synthetic
