@@ -464,8 +464,9 @@ class DistillationConfig(Section):
   # Every figure above for "hints without transfer rows" was the test split's, the split
   # no choice may be made on. On the eval split at 1e6 (2026-12-05, students alone on the
   # results_1e6.md run's teacher, seeds 42-44, all dense, cold-start targets on; eval AUC /
-  # GAUC / new users' GAUC minus the teacher's, chosen step before QAT): 1 -> -0.0015 /
-  # -0.0044 / -0.0235, -0.0004 / -0.0018 / -0.0074, -0.0010 / -0.0030 / -0.0133; 0 ->
+  # GAUC / new users' GAUC minus the teacher's, chosen step before QAT, as
+  # benchmarks/choose.py reports them): 1 -> -0.0015 / -0.0044 / -0.0235, -0.0004 /
+  # -0.0018 / -0.0074, -0.0010 / -0.0030 / -0.0133; 0 ->
   # -0.0012 / -0.0041 / -0.0216, -0.0018 / -0.0047 / -0.0244, -0.0009 / -0.0030 / -0.0132.
   # Means: AUC +0.0003 with hints (spread ~0.0006), GAUC +0.0009 (~0.0011), new users'
   # GAUC +0.0050 (~0.007): within the seeds' spread on every figure, so by issue 10's rule
@@ -498,8 +499,9 @@ class DistillationConfig(Section):
   # Those were test-split figures, the split no choice may be made on; checked again on the
   # eval split, the one choices are made on (2026-12-05, students alone on the
   # results_1e6.md run's teacher, seeds 42-44, all dense; eval AUC / GAUC / new users' GAUC
-  # minus the teacher's, chosen step before QAT): on -0.0015 / -0.0044 / -0.0235, -0.0004 /
-  # -0.0018 / -0.0074, -0.0010 / -0.0030 / -0.0133 against off -0.0023 / -0.0047 / -0.0181,
+  # minus the teacher's, chosen step before QAT, as benchmarks/choose.py reports them): on
+  # -0.0015 / -0.0044 / -0.0235, -0.0004 / -0.0018 / -0.0074, -0.0010 / -0.0030 / -0.0133
+  # against off -0.0023 / -0.0047 / -0.0181,
   # -0.0021 / -0.0035 / -0.0116, -0.0013 / -0.0024 / -0.0029: AUC up on every seed (+0.0009
   # on average, over its spread of ~0.0006), GAUC +0.0005 (within its ~0.0013), new users'
   # GAUC -0.0039 (within its ~0.008, on 12% of the eval rows). Stays on, for AUC.

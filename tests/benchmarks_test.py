@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))
+import choose  # pylint: disable=wrong-import-position
 import latency  # pylint: disable=wrong-import-position
 import reports  # pylint: disable=wrong-import-position
 import run  # pylint: disable=wrong-import-position
@@ -252,3 +253,23 @@ def test_bench_main_writes_its_figures_and_report_beside_a_trial_run(tmp_path, m
   assert "| teacher variables / int8 TFLite, raw bytes | 30.0x (100 B) |" in report
   with open(committed) as f:
     assert f.read() == before
+
+
+def test_choose_reports_eval_gaps_to_the_teacher_and_against_the_first_variant():
+  stage = {"chosen_step": 1, "teacher": {"eval_auc": 0.80, "eval_gauc": 0.70,
+                                         "eval_gauc_known": 0.75, "eval_gauc_new": 0.60},
+           "curve": [{"eval_auc": 0.0, "eval_gauc": 0.0, "eval_gauc_known": 0.0,
+                      "eval_gauc_new": 0.0},
+                     {"eval_auc": 0.79, "eval_gauc": 0.68, "eval_gauc_known": 0.74,
+                      "eval_gauc_new": 0.55}]}
+  assert choose.eval_gaps(stage) == pytest.approx(
+      {"eval_auc": -0.01, "eval_gauc": -0.02, "eval_gauc_known": -0.01, "eval_gauc_new": -0.05})
+  def gaps(auc):
+    return {"eval_auc": auc, "eval_gauc": 0.0, "eval_gauc_known": 0.0, "eval_gauc_new": 0.0}
+  lines = choose.summarize({"on": [gaps(-0.001), gaps(-0.003)],
+                            "off": [gaps(-0.004), gaps(-0.006), gaps(-0.005)]})
+  on, off = (line.split(" | ") for line in lines[2:])
+  # on: mean -0.002, std of (-0.001, -0.003) 0.0014; off: mean -0.005, std 0.001, and
+  # 0.003 below on.
+  assert on[:3] == ["| on", "2", "-0.0020 +- 0.0014"] and on[6] == "+0.0000"
+  assert off[:3] == ["| off", "3", "-0.0050 +- 0.0010"] and off[6] == "-0.0030"

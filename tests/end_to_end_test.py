@@ -644,6 +644,36 @@ def test_a_multi_processing_run_prints_no_traceback(tmp_path):
     assert marker not in result.stdout + result.stderr, result.stderr[-3000:]
 
 
+def test_choose_trains_students_on_the_runs_teacher_and_shows_eval_figures_only(
+    default_run, tmp_path):
+  """benchmarks/choose.py: one student per variant and seed on a finished run's teacher;
+  its figures are the eval split's (the budget's), none of the test split's."""
+  run_dir, _ = default_run
+  script = os.path.join(os.path.dirname(README), "benchmarks", "choose.py")
+  quick = ["student.training.max_epochs=2", "distillation.sparsity_steps=[0.8]",
+           "distillation.pruning_epochs=1", "distillation.pruning_ramp_epochs=1",
+           "distillation.qat_epochs=1", "distillation.representative_examples=100"]
+  done = subprocess.run([sys.executable, script, "--run", run_dir, "--output",
+                         str(tmp_path / "students"), "--seeds", "42",
+                         "--variant", "default", *quick,
+                         "--variant", "no_cold_start", *quick,
+                         "distillation.cold_start_targets=false"],
+                        capture_output=True, text=True, timeout=900, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  lines = done.stdout.splitlines()
+  rows = [json.loads(line) for line in lines if line.startswith("{")]
+  assert [(r["variant"], r["seed"]) for r in rows] == [("default", 42), ("no_cold_start", 42)]
+  for row in rows:
+    assert set(row) == {"variant", "seed", "seconds", "eval_auc", "eval_gauc",
+                        "eval_gauc_known", "eval_gauc_new"}
+    assert -1 < row["eval_auc"] < 1
+  assert not any("test" in line.lower() for line in lines)
+  table = [line for line in lines if line.startswith("| default") or
+           line.startswith("| no_cold_start")]
+  assert len(table) == 2 and table[0].split(" | ")[6] == "+0.0000"
+  assert os.path.isdir(tmp_path / "students" / "no_cold_start" / "42" / "mobile_model")
+
+
 def test_latency_benchmark_measures_every_scorer_on_the_run(default_run, tmp_path):
   """benchmarks/latency.py on a finished run: every scorer answered, figures consistent."""
   run_dir, _ = default_run
