@@ -473,7 +473,10 @@ class DistillationConfig(Section):
   # (on only if it beats logits alone by more than the spread) off; the students without
   # took 59-91 s against 115-150 s. (The test split, not used for this: int8 AUC / GAUC
   # 0.8236 / 0.7883, 0.8228 / 0.7871, 0.8221 / 0.7845 without, 0.8219 / 0.7851, 0.8230 /
-  # 0.7867, 0.8227 / 0.7861 with.)
+  # 0.7867, 0.8227 / 0.7861 with.) A 1e5 train split without transfer rows (not a default
+  # run: below transfer_max_train_rows they are on) is another matter: make bench's students
+  # without transfer rows, eval AUC before pruning, 0.8415, 0.8410, 0.8394 with hints (run
+  # of 15:32) against 0.8351, 0.8360, 0.8336 without (18:47), same teacher and seeds.
   hint_weight: float = 0.0
   hints_with_transfer_rows: bool = False
   # The student's user-id dropout (student.user_id_dropout) on its training batches, a
