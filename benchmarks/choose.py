@@ -4,7 +4,8 @@
     --variant NAME KEY=VALUE [KEY=VALUE ...] [--variant ...]`
 
 Trains one student per variant and seed alone on a finished run's teacher, Transform graph
-and split (the DistillationTrainer's own code, `benchmarks.run._train_student`), and prints
+and split (the DistillationTrainer's own code, `benchmarks.run._train_student`), with the
+run's own config (its config.yaml) and the variant's overrides on top, and prints
 for each the figures the pruning budget judges (models.distillation.EvalRows, the chosen
 step's, before QAT) minus the teacher's: eval AUC, GAUC, and GAUC of the known and of the
 new users; then each variant's mean and standard deviation over the seeds and its mean
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] = None) -> int:
   results: Dict[str, List[Dict[str, float]]] = {}
   for name, *overrides in args.variant:
     for seed in args.seeds:
-      config = configs.load_config(overrides=[*overrides, f"student.training.seed={seed}"])
+      config = configs.load_config(os.path.join(args.run, "config.yaml"),
+                                   overrides=[*overrides, f"student.training.seed={seed}"])
       started = time.time()
       report, _ = bench._train_student(  # pylint: disable=protected-access
           config, paths, teacher, config.distillation, config.student,
