@@ -32,7 +32,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-FIGURES = ("eval_auc", "eval_gauc", "eval_gauc_known", "eval_gauc_new")
+
+def _figures():
+  """The pruning budget's figures (models.distillation.BUDGET_FIGURES), imported late:
+  models.distillation imports TensorFlow."""
+  from models.distillation import BUDGET_FIGURES  # pylint: disable=g-import-not-at-top
+  return BUDGET_FIGURES
 
 
 def eval_gaps(prune_stage: Dict) -> Dict[str, float]:
@@ -40,25 +45,26 @@ def eval_gaps(prune_stage: Dict) -> Dict[str, float]:
   student.stages["prune"]."""
   step = prune_stage["curve"][prune_stage["chosen_step"]]
   teacher = prune_stage["teacher"]
-  return {name: step[name] - teacher[name] for name in FIGURES}
+  return {name: step[name] - teacher[name] for name in _figures()}
 
 
 def summarize(results: Dict[str, List[Dict[str, float]]]) -> List[str]:
   """Markdown lines: per variant, the mean +- std over seeds of each figure's gap to the
   teacher, and the mean difference to the first variant's."""
   names = list(results)
-  lines = ["| variant | seeds | " + " | ".join(f"{f} - teacher" for f in FIGURES)
-           + " | " + " | ".join(f"{f} vs {names[0]}" for f in FIGURES) + " |",
-           "| --- | ---: |" + " ---: |" * (2 * len(FIGURES))]
-  base = {f: statistics.mean(r[f] for r in results[names[0]]) for f in FIGURES}
+  figures = _figures()
+  lines = ["| variant | seeds | " + " | ".join(f"{f} - teacher" for f in figures)
+           + " | " + " | ".join(f"{f} vs {names[0]}" for f in figures) + " |",
+           "| --- | ---: |" + " ---: |" * (2 * len(figures))]
+  base = {f: statistics.mean(r[f] for r in results[names[0]]) for f in figures}
   for name in names:
     runs = results[name]
     cells = []
-    for figure in FIGURES:
+    for figure in figures:
       values = [r[figure] for r in runs]
       spread = statistics.stdev(values) if len(values) > 1 else float("nan")
       cells.append(f"{statistics.mean(values):+.4f} +- {spread:.4f}")
-    diffs = [f"{statistics.mean(r[f] for r in runs) - base[f]:+.4f}" for f in FIGURES]
+    diffs = [f"{statistics.mean(r[f] for r in runs) - base[f]:+.4f}" for f in figures]
     lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " | "
                  + " | ".join(diffs) + " |")
   return lines
