@@ -42,10 +42,24 @@ def _figures():
 
 def eval_gaps(prune_stage: Dict) -> Dict[str, float]:
   """The chosen step's eval figures minus the teacher's, from a CompressionReport's
-  student.stages["prune"]."""
+  student.stages["prune"]. A figure the teacher's reference lacks (the eval split has no
+  new user with both labels, say) is NaN, as the budget does not check it either."""
   step = prune_stage["curve"][prune_stage["chosen_step"]]
   teacher = prune_stage["teacher"]
-  return {name: step[name] - teacher[name] for name in _figures()}
+  nan = float("nan")
+  return {name: step.get(name, nan) - teacher.get(name, nan) for name in _figures()}
+
+
+def _mean(values: Sequence[float]) -> float:
+  """statistics.mean, but NaN where a value is NaN (statistics' exact sums reject NaN)."""
+  return float("nan") if any(v != v for v in values) else statistics.mean(values)
+
+
+def _stdev(values: Sequence[float]) -> float:
+  """The sample standard deviation; NaN for one value or where a value is NaN."""
+  if len(values) < 2 or any(v != v for v in values):
+    return float("nan")
+  return statistics.stdev(values)
 
 
 def summarize(results: Dict[str, List[Dict[str, float]]]) -> List[str]:
@@ -56,15 +70,14 @@ def summarize(results: Dict[str, List[Dict[str, float]]]) -> List[str]:
   lines = ["| variant | seeds | " + " | ".join(f"{f} - teacher" for f in figures)
            + " | " + " | ".join(f"{f} vs {names[0]}" for f in figures) + " |",
            "| --- | ---: |" + " ---: |" * (2 * len(figures))]
-  base = {f: statistics.mean(r[f] for r in results[names[0]]) for f in figures}
+  base = {f: _mean([r[f] for r in results[names[0]]]) for f in figures}
   for name in names:
     runs = results[name]
     cells = []
     for figure in figures:
       values = [r[figure] for r in runs]
-      spread = statistics.stdev(values) if len(values) > 1 else float("nan")
-      cells.append(f"{statistics.mean(values):+.4f} +- {spread:.4f}")
-    diffs = [f"{statistics.mean(r[f] for r in runs) - base[f]:+.4f}" for f in figures]
+      cells.append(f"{_mean(values):+.4f} +- {_stdev(values):.4f}")
+    diffs = [f"{_mean([r[f] for r in runs]) - base[f]:+.4f}" for f in figures]
     lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " | "
                  + " | ".join(diffs) + " |")
   return lines

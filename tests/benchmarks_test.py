@@ -273,3 +273,16 @@ def test_choose_reports_eval_gaps_to_the_teacher_and_against_the_first_variant()
   # 0.003 below on.
   assert on[:3] == ["| on", "2", "-0.0020 +- 0.0014"] and on[6] == "+0.0000"
   assert off[:3] == ["| off", "3", "-0.0050 +- 0.0010"] and off[6] == "-0.0030"
+
+
+def test_choose_reports_a_figure_the_teacher_lacks_as_nan():
+  # An eval split without new users: the teacher's reference has no eval_gauc_new.
+  stage = {"chosen_step": 0, "teacher": {"eval_auc": 0.80, "eval_gauc": 0.70,
+                                         "eval_gauc_known": 0.70},
+           "curve": [{"eval_auc": 0.79, "eval_gauc": 0.71, "eval_gauc_known": 0.71,
+                      "eval_gauc_new": float("nan")}]}
+  gaps = choose.eval_gaps(stage)
+  assert gaps["eval_auc"] == pytest.approx(-0.01) and gaps["eval_gauc"] == pytest.approx(0.01)
+  assert gaps["eval_gauc_new"] != gaps["eval_gauc_new"]
+  row = choose.summarize({"only": [gaps, gaps]})[2].split(" | ")
+  assert row[2] == "-0.0100 +- 0.0000" and row[5] == "+nan +- nan"
