@@ -300,11 +300,11 @@ def _student_training() -> TrainingConfig:
 
 @dataclasses.dataclass
 class StudentConfig(Section):
-  """The small Functional student (models/student.py): ~16% of the teacher's parameters at
-  1e5 interactions, 24% at 1e6 (the id tables grow with the data, 24 wide against the
-  teacher's 64). 50% sparsity (distillation.sparsity_steps start there) would take it
-  under 10% at 1e5, but on the default data the pruning budget keeps it dense: the dense
-  student is already outside max_auc_drop on new users' eval GAUC."""
+  """The small Functional student (models/student.py): its id tables 12 wide against the
+  teacher's 64, so about 8% of the teacher's parameters dense at 1e5 interactions (the id
+  tables grow with the data; 24 wide, the default until 2026-12-05, was ~16% at 1e5 and 24%
+  at 1e6). The pruning budget (distillation.sparsity_steps, max_auc_drop) prunes it
+  further only where every eval figure stays within budget."""
   # Chosen on the eval split (default data, 50% sparsity, after QAT; teacher 0.8415):
   # 12 -> 0.820-0.826, 24 -> 0.826-0.837 eval AUC over four variants each; int8 model
   # 54 KB vs 81 KB; against the 1e5 teacher's weights (1.43 MB) 26.7x and 17.9x
@@ -330,8 +330,8 @@ class StudentConfig(Section):
   # seed is); at 1e6 (results_1e6.md's run) 24 -0.0013 +- 0.0005 / -0.0039 +- 0.0009 /
   # -0.0017 +- 0.0002 / -0.0197 +- 0.0058, 12 -0.0010 +- 0.0009 / -0.0036 +- 0.0010 /
   # -0.0004 +- 0.0009 / -0.0260 +- 0.0013. A tie within the seeds' spread at half the
-  # table bytes; not switched yet (every benchmark would need rerunning).
-  embedding_dim: int = 24
+  # table bytes: 12 since 2026-12-05 (session 40).
+  embedding_dim: int = 12
   # 8 instead of 4 (a new user's items are ranked by their attributes against the item's;
   # the 1e6 int8 student is 0.013 below the teacher's new-user GAUC), students alone on a
   # run's teacher, test int8 AUC / GAUC, 8 against 4: at 1e6 (the 2026-12-04 bench-scale run,
