@@ -243,7 +243,8 @@ def run(examples_uri: str, transform_graph_uri: str,
     """Sizes of a pruning step's model as int8 TFLite (post-training calibration on fewer
     rows than the shipped model: the bytes do not depend on the ranges)."""
     converted = export.convert_to_tflite(candidate, signature,
-                                         lambda: representative(CURVE_REPRESENTATIVE_EXAMPLES))
+                                         lambda: representative(CURVE_REPRESENTATIVE_EXAMPLES),
+                                         distillation_config.tflite_tensor_names)
     return {"int8_bytes": len(converted),
             "int8_gzipped_bytes": len(gzip.compress(converted, compresslevel=9, mtime=0))}
 
@@ -284,7 +285,8 @@ def run(examples_uri: str, transform_graph_uri: str,
                               transformed_signature=student.student_input_signature(sizes),
                               warmup_examples=warmup, context_once=True)
 
-  tflite_model = export.convert_to_tflite(model, signature, representative)
+  tflite_model = export.convert_to_tflite(model, signature, representative,
+                                          distillation_config.tflite_tensor_names)
   fidelity = Int8Fidelity(**export.int8_fidelity(model, tflite_model, eval_plain,
                                                  student.cast_ids,
                                                  distillation_config.fidelity_rows, seed))

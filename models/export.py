@@ -400,12 +400,13 @@ def _native_stderr_to_log(what: str):
 
 
 def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
-                      representative_batches: Callable[[], Iterable[Dict[str, tf.Tensor]]]
-                      ) -> bytes:
+                      representative_batches: Callable[[], Iterable[Dict[str, tf.Tensor]]],
+                      keep_tensor_names: bool = False) -> bytes:
   """Full-integer TFLite model: int8 internals, int8 float-inputs and output, int32 ids.
 
   representative_batches yields dicts keyed by input name (a list would be
-  matched to inputs by position and silently mis-order them).
+  matched to inputs by position and silently mis-order them). Unless keep_tensor_names,
+  the intermediate tensors' names are left out (`strip_tensor_names`).
   """
 
   @tf.function(input_signature=[input_signature])
@@ -426,7 +427,32 @@ def convert_to_tflite(model, input_signature: Dict[str, tf.TensorSpec],
   converter.inference_input_type = tf.int8
   converter.inference_output_type = tf.int8
   with _native_stderr_to_log("TFLite converter"):
-    return converter.convert()
+    tflite_model = converter.convert()
+  return tflite_model if keep_tensor_names else strip_tensor_names(tflite_model)
+
+
+def strip_tensor_names(tflite_model: bytes) -> bytes:
+  """The TFLite model without the names of its intermediate tensors.
+
+  The converter names each tensor after the TensorFlow ops it came from (e.g.
+  'student/quant_hidden_0_user_dot/MatMul;student/quant_hidden_0_user_dot/LastValueQuant/
+  FakeQuantWithMinMaxVars'): 4.6 KB of a default student's 50.6 KB, read by nothing but
+  debugging tools. The inputs' and outputs' names (what `MobileBundle` and `tflite_io` key
+  the inputs by), the signature, the ops and the buffers stay as they are; TFLite's own
+  `flatbuffer_utils.strip_strings` would drop the names of the inputs and the signature
+  too. Packing the unchanged model again gives the same bytes, so nothing but the names
+  moves.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorflow.lite.tools import flatbuffer_utils
+  # pylint: enable=g-import-not-at-top
+  parsed = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_model))
+  for subgraph in parsed.subgraphs:
+    named = set(subgraph.inputs) | set(subgraph.outputs)
+    for index, tensor in enumerate(subgraph.tensors):
+      if index not in named:
+        tensor.name = None
+  return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
 
 
 def representative_rows(features_by_name: Dict[str, Any], count: int, seed: int,

@@ -427,3 +427,36 @@ def test_the_first_layer_sums_the_users_parts_before_the_candidates():
     assert len(candidate) >= 5, names  # item, genres, year and the two dots at least
     assert candidate == list(range(len(names) - len(candidate), len(names))), names
     assert names[0] == "hidden_0"  # the user's, with the layer's one bias
+
+
+def test_the_int8_model_leaves_out_only_its_intermediate_tensors_names():
+  keras.utils.set_random_seed(0)
+  model = student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,)), SIZES)
+  signature = student.student_input_signature(SIZES)
+  batches = [student.cast_ids({k: tf.constant(v) for k, v in b.items()})
+             for b, _ in _random_batches(4, 16, seed=1)]
+  named = export.convert_to_tflite(model, signature, lambda: iter(batches),
+                                   keep_tensor_names=True)
+  shipped = export.convert_to_tflite(model, signature, lambda: iter(batches))
+  assert shipped == export.strip_tensor_names(named)
+  assert len(shipped) < len(named)
+
+  def names(tflite_model):
+    interpreter = export._interpreter(tflite_model)  # pylint: disable=protected-access
+    io_names = {d["name"] for d in interpreter.get_input_details()
+                + interpreter.get_output_details()}
+    return io_names, {d["name"] for d in interpreter.get_tensor_details()} - io_names
+
+  named_io, named_rest = names(named)
+  shipped_io, shipped_rest = names(shipped)
+  assert shipped_io == named_io and "serving_default_user_id_xf:0" in shipped_io
+  assert any("student/" in name for name in named_rest) and shipped_rest == {""}
+  assert export.tflite_io(shipped) == export.tflite_io(named)
+  assert export.tflite_dtype_census(shipped) == export.tflite_dtype_census(named)
+  # The same scores to the bit, and the same signature.
+  features, _ = next(_random_batches(1, 64, seed=2))
+  features = {k: v.astype(np.int32) if v.dtype == np.int64 else v for k, v in features.items()}
+  np.testing.assert_array_equal(export.tflite_predict(shipped, features),
+                                export.tflite_predict(named, features))
+  assert (export._interpreter(shipped).get_signature_list()  # pylint: disable=protected-access
+          == export._interpreter(named).get_signature_list())  # pylint: disable=protected-access
