@@ -70,9 +70,10 @@ def test_conversion_from_the_variables_alone_gives_the_bytes_of_the_keras_model(
 
 
 def test_student_branches_add_exactly_their_weights():
-  def build(**overrides):
+  def build(**overrides):  # every branch off unless asked for
     return student.build_student(StudentConfig(embedding_dim=8, hidden_layers=(16,),
-                                               **overrides), SIZES)
+                                               **{"attribute_dots": False, **overrides}),
+                                 SIZES)
   full = build(dots_into_tower=True, wide_inputs=True)
   names = {layer.name for layer in full.layers}
   assert {"user_dot_item", "history_dot_item", "user_dot_logit", "history_dot_logit",
