@@ -70,15 +70,13 @@ def summarize(results: Dict[str, List[Dict[str, float]]]) -> List[str]:
   lines = ["| variant | seeds | " + " | ".join(f"{f} - teacher" for f in figures)
            + " | " + " | ".join(f"{f} vs {names[0]}" for f in figures) + " |",
            "| --- | ---: |" + " ---: |" * (2 * len(figures))]
-  base = {f: _mean([r[f] for r in results[names[0]]]) for f in figures}
+  values = {name: {f: [r[f] for r in runs] for f in figures} for name, runs in results.items()}
+  means = {name: {f: _mean(v) for f, v in by_figure.items()}
+           for name, by_figure in values.items()}
   for name in names:
-    runs = results[name]
-    cells = []
-    for figure in figures:
-      values = [r[figure] for r in runs]
-      cells.append(f"{_mean(values):+.4f} +- {_stdev(values):.4f}")
-    diffs = [f"{_mean([r[f] for r in runs]) - base[f]:+.4f}" for f in figures]
-    lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " | "
+    cells = [f"{means[name][f]:+.4f} +- {_stdev(values[name][f]):.4f}" for f in figures]
+    diffs = [f"{means[name][f] - means[names[0]][f]:+.4f}" for f in figures]
+    lines.append(f"| {name} | {len(results[name])} | " + " | ".join(cells) + " | "
                  + " | ".join(diffs) + " |")
   return lines
 

@@ -667,6 +667,9 @@ def test_choose_trains_students_on_the_runs_teacher_and_shows_eval_figures_only(
     assert set(row) == {"variant", "seed", "seconds", "eval_auc", "eval_gauc",
                         "eval_gauc_known", "eval_gauc_new"}
     assert -1 < row["eval_auc"] < 1
+  # The variant's override reached its student: same seed, other targets, other figures.
+  figures = [{k: v for k, v in row.items() if k.startswith("eval_")} for row in rows]
+  assert figures[0] != figures[1], figures
   assert not any("test" in line.lower() for line in lines)
   table = [line for line in lines if line.startswith("| default") or
            line.startswith("| no_cold_start")]
